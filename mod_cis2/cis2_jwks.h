@@ -1,0 +1,37 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * cis2_jwks — a JSON Web Key Set (RFC 7517) parsed into cjose keys owned by
+ * a pool, and key selection for JWS verification: by `kid`, usable for
+ * signatures, of a type that fits the algorithm. CIS2 kids are standard
+ * base64 with '/', '+' and '=' (CIS2.md §9): they are opaque strings,
+ * compared byte for byte, never decoded.
+ */
+#ifndef CIS2_JWKS_H
+#define CIS2_JWKS_H
+
+#include <cjose/cjose.h>
+#include "cis2.h"
+
+typedef struct cis2_jwks_t cis2_jwks_t;
+
+/** Parse a JWKS document. Keys that are not RSA, or whose `use` is present
+ *  and not "sig", are skipped (kept out of selection); malformed RSA keys
+ *  are skipped with a debug log line. A document with no usable key,
+ *  over CIS2_MAX_HTTP_BODY, or more than 64 keys is CIS2_E_JWKS /
+ *  CIS2_E_TOO_LARGE. Keys are released when p is cleared. */
+apr_status_t cis2_jwks_parse(cis2_jwks_t **pjwks, const char *json,
+                             apr_size_t len, const cis2_err_t **perr,
+                             apr_pool_t *p);
+
+/** Number of usable signing keys. */
+int cis2_jwks_count(const cis2_jwks_t *jwks);
+
+/** Select the key for a JWS header: the key whose kid equals `kid` (byte
+ *  for byte); if kid is NULL, the only usable key when there is exactly
+ *  one. A key whose own `alg` member is set must equal `alg`.
+ *  CIS2_E_KID_UNKNOWN when no key fits (the caller may refetch). */
+apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
+                            const char *kid, const char *alg,
+                            const cis2_err_t **perr, apr_pool_t *p);
+
+#endif /* CIS2_JWKS_H */

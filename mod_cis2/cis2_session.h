@@ -1,0 +1,56 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * cis2_session — the two records mod_cis2 keeps server-side, and their
+ * compact binary encoding for the store: a session (one signed-in browser)
+ * and a pending login (one authorization request in flight, keyed by
+ * `state`). The encoding is length-prefixed, versioned and decoded with a
+ * bounds check on every field, so a corrupt or hostile store value is an
+ * error, never an overread. Cookies never hold any of this: only ids.
+ */
+#ifndef CIS2_SESSION_H
+#define CIS2_SESSION_H
+
+#include "cis2.h"
+#include "cis2_claims.h"
+
+typedef struct cis2_session_t {
+    const char *client_id;     /* the RP this session belongs to */
+    const char *sub;
+    const char *sid;           /* CIS2 session id (may be NULL) */
+    const char *remote_user;
+    apr_time_t created;        /* our login time */
+    apr_time_t auth_time;      /* the OP's auth_time (0 if absent) */
+    apr_time_t expires;        /* absolute end (created + max duration) */
+    int aal, ial;              /* -1 when unknown */
+    const char *acr;           /* may be NULL */
+    const char *id_token;      /* for id_token_hint at logout; may be NULL */
+    apr_array_header_t *env;   /* cis2_kv_t, pre-rendered (cis2_claims) */
+} cis2_session_t;
+
+/** Encode to one buffer allocated from p. */
+apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,
+                                 const cis2_session_t *s,
+                                 const cis2_err_t **perr, apr_pool_t *p);
+/** Decode a buffer produced by cis2_session_encode (copies into p). */
+apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
+                                 apr_size_t len, const cis2_err_t **perr,
+                                 apr_pool_t *p);
+
+typedef struct cis2_pending_t {
+    const char *client_id;
+    const char *binding;       /* the browser's login-binding cookie value */
+    const char *nonce;
+    const char *code_verifier;
+    const char *return_url;    /* validated original URL (path+query) */
+    const char *acr_values;    /* what we asked for (may be NULL) */
+    apr_time_t created;
+} cis2_pending_t;
+
+apr_status_t cis2_pending_encode(const char **pbuf, apr_size_t *plen,
+                                 const cis2_pending_t *pl,
+                                 const cis2_err_t **perr, apr_pool_t *p);
+apr_status_t cis2_pending_decode(cis2_pending_t **ppl, const char *buf,
+                                 apr_size_t len, const cis2_err_t **perr,
+                                 apr_pool_t *p);
+
+#endif /* CIS2_SESSION_H */

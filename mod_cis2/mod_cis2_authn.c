@@ -1,0 +1,322 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * mod_cis2_authn — check_authn for `AuthType cis2`: the hot path. A valid
+ * session cookie is one store lookup and one decode of a pre-rendered
+ * record (no JSON, no crypto); the claims become environment variables or
+ * headers. Without a session, a browser navigation starts a sign-in (302 to
+ * CIS2) and anything else (XHR, fetch, POST, JSON clients) gets 401, so
+ * scripts never loop through CIS2. Client-sent headers that look like ours
+ * are removed on every protected request, whatever the outcome.
+ */
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <http_core.h>
+
+#include "mod_cis2_config.h"
+#include "mod_cis2_store.h"
+#include "cis2_util.h"
+#include "cis2_cookie.h"
+#include "cis2_session.h"
+#include "cis2_store.h"
+
+/* ---- forged identity headers ------------------------------------------- */
+
+/* A header is ours if, upper-cased with '-' read as '_', it starts with
+ * CIS2_ or is REMOTE_USER: CGI and proxies may map either spelling onto
+ * the names the application trusts (PEER.md §6, CVE-2017-6062). */
+static int looks_like_ours(const char *name)
+{
+    char norm[16];
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(norm) - 1 && name[i] != '\0'; i++) {
+        norm[i] = name[i] == '-' ? '_' : (char)apr_toupper(name[i]);
+    }
+    norm[i] = '\0';
+    return strncmp(norm, "CIS2_", 5) == 0
+           || (name[i] == '\0' && strcmp(norm, "REMOTE_USER") == 0);
+}
+
+static void scrub_headers(request_rec *r)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        if (e[i].key != NULL && looks_like_ours(e[i].key)) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00200)
+                          "removed a client-sent identity header");
+            /* apr_table_unset compacts the array: rescan from the start */
+            apr_table_unset(r->headers_in, e[i].key);
+            arr = apr_table_elts(r->headers_in);
+            e = (const apr_table_entry_t *)arr->elts;
+            i = -1;
+        }
+    }
+}
+
+/* ---- exporting the session --------------------------------------------- */
+
+static const char *header_name(apr_pool_t *p, const char *env)
+{
+    char *h = apr_pstrdup(p, env), *c;
+
+    for (c = h; *c; c++) {
+        if (*c == '_') {
+            *c = '-';
+        }
+    }
+    return h;
+}
+
+static void export_session(request_rec *r, const cis2_session_t *s,
+                           int pass_as)
+{
+    const cis2_kv_t *kv = (const cis2_kv_t *)s->env->elts;
+    int i;
+
+    r->user = (char *)s->remote_user;
+    r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
+    for (i = 0; i < s->env->nelts; i++) {
+        if (pass_as & CIS2_PASS_ENV) {
+            apr_table_setn(r->subprocess_env, kv[i].name, kv[i].value);
+        }
+        if (pass_as & CIS2_PASS_HEADERS) {
+            apr_table_setn(r->headers_in, header_name(r->pool, kv[i].name),
+                           kv[i].value);
+        }
+    }
+    if (pass_as & CIS2_PASS_HEADERS) {
+        apr_table_setn(r->headers_in, "CIS2-REMOTE-USER", s->remote_user);
+    }
+}
+
+/* ---- session lookup ------------------------------------------------------ */
+
+/* The session for this request's cookie, or NULL. Slides the inactivity
+ * deadline at most once per tenth of the timeout, so a busy user costs one
+ * small store write every ~90 s (default), not one per request. */
+static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
+                                    const char **psid)
+{
+    cis2_store_t *st = cis2_glue_store_get();
+    const char *cookie = apr_table_get(r->headers_in, "Cookie");
+    const char *sid = NULL, *val;
+    apr_size_t len;
+    apr_time_t now, expires;
+    const cis2_err_t *err = NULL;
+    cis2_session_t *s;
+    apr_interval_time_t idle = cis2_srv_inactivity(sc);
+
+    *psid = NULL;
+    if (cookie == NULL || st == NULL) {
+        return NULL;
+    }
+    if (cis2_cookie_get(&sid, cookie, cis2_srv_cookie_name(sc), 128, &err,
+                        r->pool) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00201)
+                      "session cookie ignored: %s", err->detail);
+        return NULL;
+    }
+    if (sid == NULL) {
+        return NULL;
+    }
+    now = apr_time_now();
+    if (cis2_store_get(st, CIS2_NS_SESSION, sid, now, &val, &len, &expires,
+                       &err, r->pool) != APR_SUCCESS) {
+        if (err->code != CIS2_E_NOT_FOUND) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00202)
+                          "session store lookup failed: %s", err->detail);
+        }
+        return NULL;
+    }
+    if (cis2_session_decode(&s, val, len, &err, r->pool) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00203)
+                      "unreadable session record dropped: %s", err->detail);
+        cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);
+        return NULL;
+    }
+    /* a session made for another client (another vhost) is not ours */
+    if (s->client_id == NULL || strcmp(s->client_id, sc->client_id) != 0) {
+        return NULL;
+    }
+    if (now >= s->expires) {
+        cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);
+        return NULL;
+    }
+    if (expires - now < idle - idle / 10) {
+        apr_time_t next = now + idle;
+
+        cis2_store_touch(st, CIS2_NS_SESSION, sid, now,
+                         next < s->expires ? next : s->expires, &err,
+                         r->pool);
+    }
+    *psid = sid;
+    return s;
+}
+
+/* ---- no session ---------------------------------------------------------- */
+
+static int header_has(const char *h, const char *token)
+{
+    return h != NULL && ap_strcasestr(h, token) != NULL;
+}
+
+/* A top-level browser navigation may be sent to CIS2; anything else would
+ * only loop (an XHR cannot follow a cross-site login). Fetch metadata
+ * headers decide when present; Accept and X-Requested-With otherwise. */
+static int is_navigation(request_rec *r)
+{
+    const char *mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
+    const char *dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+    const char *xrw = apr_table_get(r->headers_in, "X-Requested-With");
+
+    if (r->method_number != M_GET || r->header_only) {
+        return 0;
+    }
+    if (xrw != NULL && strcasecmp(xrw, "XMLHttpRequest") == 0) {
+        return 0;
+    }
+    if (mode != NULL && strcasecmp(mode, "navigate") != 0) {
+        return 0;
+    }
+    if (dest != NULL && strcasecmp(dest, "document") != 0) {
+        return 0;
+    }
+    if (accept != NULL && !header_has(accept, "text/html")
+        && !header_has(accept, "application/xhtml+xml")
+        && !header_has(accept, "*/*")) {
+        return 0;
+    }
+    return 1;
+}
+
+static int deny_script(request_rec *r, cis2_srv_conf *sc)
+{
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   "CIS2 realm=\"NHS CIS2\"");
+    cis2_page_send_json(r, HTTP_UNAUTHORIZED,
+                        "{\"error\":\"login_required\",\"error_description\":"
+                        "\"Sign in with NHS CIS2 in the browser, then "
+                        "retry.\"}\n");
+    return DONE;
+}
+
+/* The original URL to come back to: our own path and query only. */
+static const char *return_url(request_rec *r, cis2_srv_conf *sc)
+{
+    const char *target, *out;
+    const cis2_err_t *err = NULL;
+
+    target = r->parsed_uri.query
+             ? apr_pstrcat(r->pool, r->parsed_uri.path, "?",
+                           r->parsed_uri.query, NULL)
+             : r->parsed_uri.path;
+    if (target == NULL || strlen(target) > CIS2_MAX_URL
+        || cis2_url_check_redirect(&out, target, sc->redirect->origin, NULL,
+                                   &err, r->pool) != APR_SUCCESS) {
+        return cis2_srv_default_url(sc);
+    }
+    return out;
+}
+
+static int start_login(request_rec *r, cis2_srv_conf *sc)
+{
+    cis2_store_t *st = cis2_glue_store_get();
+    const char *cookie = apr_table_get(r->headers_in, "Cookie");
+    const char *binding = NULL, *state, *url, *buf, *ref;
+    cis2_pending_t *pl;
+    apr_size_t len;
+    apr_time_t now = apr_time_now();
+    apr_interval_time_t ttl = cis2_srv_state_timeout(sc);
+    const cis2_err_t *err = NULL;
+    cis2_cookie_attrs_t ca;
+
+    /* ONE binding cookie per browser, reused by every login attempt */
+    if (cookie != NULL
+        && (cis2_cookie_get(&binding, cookie, cis2_srv_binding_cookie(sc), 64,
+                            &err, r->pool) != APR_SUCCESS
+            || (binding != NULL && strlen(binding) != 43))) {
+        binding = NULL;
+    }
+    if (binding == NULL) {
+        binding = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
+    }
+    if (binding == NULL
+        || cis2_login_begin(&state, &pl, &url, sc->login, binding,
+                            return_url(r, sc), now, &err, r->pool)
+           != APR_SUCCESS
+        || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
+        || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
+                          &err, r->pool) != APR_SUCCESS) {
+        ref = cis2_random_ref(r->pool);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00204)
+                      "cannot start a sign-in (ref=%s): %s (%s)", ref,
+                      err ? err->detail : "random generator failed",
+                      err ? cis2_err_name(err->code) : "crypto");
+        cis2_page_send(r, HTTP_BAD_GATEWAY, "NHS CIS2 sign-in is unavailable",
+                       "This service could not reach NHS CIS2 to sign you "
+                       "in. Please try again in a few minutes.", ref,
+                       NULL, NULL);
+        return DONE;
+    }
+    memset(&ca, 0, sizeof(ca));
+    ca.path = "/";
+    ca.same_site = "Lax";    /* sent on the top-level GET back from CIS2 */
+    ca.secure = cis2_srv_secure(sc);
+    ca.max_age = apr_time_sec(ttl);
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   cis2_cookie_make(r->pool, cis2_srv_binding_cookie(sc),
+                                    binding, &ca));
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "Location", url);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00205)
+                  "no session: sign-in started, redirecting to CIS2");
+    ap_discard_request_body(r);
+    return HTTP_MOVED_TEMPORARILY;
+}
+
+/* ---- the hook -------------------------------------------------------------- */
+
+int cis2_hook_check_authn(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    cis2_srv_conf *sc;
+    cis2_session_t *s;
+    const char *sid;
+
+    if (type == NULL || strcasecmp(type, CIS2_AUTH_TYPE) != 0) {
+        return DECLINED;
+    }
+    scrub_headers(r);
+    sc = cis2_srv(r->server);
+    if (sc->login == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00206)
+                      "AuthType cis2 is used for %s but this server has no "
+                      "CIS2ClientID/CIS2RedirectURI", r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* subrequests and internal redirects reuse the main request's answer */
+    if (r->main != NULL && r->main->user != NULL) {
+        r->user = r->main->user;
+        r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
+        return OK;
+    }
+    s = find_session(r, sc, &sid);
+    if (s != NULL) {
+        export_session(r, s, cis2_dir_pass_as(cis2_dir(r)));
+        return OK;
+    }
+    if (r->main != NULL || !is_navigation(r)) {
+        return r->main != NULL ? HTTP_UNAUTHORIZED : deny_script(r, sc);
+    }
+    return start_login(r, sc);
+}
+
+int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type)
+{
+    /* authz refused an authenticated user: nothing to add to the 401/403 */
+    return strcasecmp(auth_type, CIS2_AUTH_TYPE) == 0 ? OK : DECLINED;
+}

@@ -1,0 +1,730 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * mod_cis2_config — directives, config records and their merging, the
+ * completeness check that makes `apachectl configtest` refuse a broken
+ * setup, and the per-server runtime login configuration. Setters validate
+ * and convert through core parsers; requests only read prepared values.
+ */
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_hash.h>
+#include <http_core.h>
+
+#include "mod_cis2_config.h"
+#include "cis2_util.h"
+
+/* ---- CIS2 environments (CIS2.md §1): issuer strings kept byte for byte,
+ *      ":443" included; discovery works without the port ---- */
+
+typedef struct {
+    const char *name;
+    const char *issuer;
+    const char *metadata_url;
+} cis2_environment;
+
+#define CIS2_REALM "/openam/oauth2/realms/root/realms/NHSIdentity/realms/Healthcare"
+
+static const cis2_environment environments[] = {
+    { "integration",
+      "https://am.nhsint.auth-ptl.cis2.spineservices.nhs.uk:443" CIS2_REALM,
+      "https://am.nhsint.auth-ptl.cis2.spineservices.nhs.uk" CIS2_REALM
+      "/.well-known/openid-configuration" },
+    { "deployment",
+      "https://am.nhsdep.auth-ptl.cis2.spineservices.nhs.uk:443" CIS2_REALM,
+      "https://am.nhsdep.auth-ptl.cis2.spineservices.nhs.uk" CIS2_REALM
+      "/.well-known/openid-configuration" },
+    { "live",
+      "https://am.nhsidentity.spineservices.nhs.uk:443" CIS2_REALM,
+      "https://am.nhsidentity.spineservices.nhs.uk" CIS2_REALM
+      "/.well-known/openid-configuration" },
+    { NULL, NULL, NULL }
+};
+
+static const cis2_environment *find_environment(const char *name)
+{
+    const cis2_environment *e;
+
+    for (e = environments; e->name != NULL; e++) {
+        if (strcasecmp(e->name, name) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* ---- create / merge ------------------------------------------------------ */
+
+void *cis2_srv_conf_create(apr_pool_t *p, server_rec *s)
+{
+    cis2_srv_conf *sc = apr_pcalloc(p, sizeof(*sc)); /* pointers: NULL */
+
+    sc->auth_method = CIS2_UNSET;
+    sc->max_age = CIS2_UNSET;
+    sc->max_auth_age = CIS2_UNSET;
+    sc->required_aal = CIS2_UNSET;
+    sc->required_ial = CIS2_UNSET;
+    sc->skew = CIS2_UNSET;
+    sc->connect_timeout = CIS2_UNSET;
+    sc->timeout = CIS2_UNSET;
+    sc->userinfo = CIS2_UNSET;
+    sc->inactivity = CIS2_UNSET;
+    sc->max_duration = CIS2_UNSET;
+    sc->state_timeout = CIS2_UNSET;
+    return sc;
+}
+
+void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    const cis2_srv_conf *base = basev, *add = addv;
+    cis2_srv_conf *sc = apr_pcalloc(p, sizeof(*sc)); /* never edit inputs */
+
+    sc->environment = CIS2_PICK_PTR(add, base, environment);
+    sc->metadata_url = CIS2_PICK_PTR(add, base, metadata_url);
+    sc->issuer = CIS2_PICK_PTR(add, base, issuer);
+    sc->client_id = CIS2_PICK_PTR(add, base, client_id);
+    sc->client_secret = CIS2_PICK_PTR(add, base, client_secret);
+    sc->client_secret_src = CIS2_PICK_PTR(add, base, client_secret_src);
+    sc->auth_method = CIS2_PICK_INT(add, base, auth_method);
+    sc->redirect_uri = CIS2_PICK_PTR(add, base, redirect_uri);
+    sc->redirect = CIS2_PICK_PTR(add, base, redirect);
+    sc->scope = CIS2_PICK_PTR(add, base, scope);
+    sc->acr_values = CIS2_PICK_PTR(add, base, acr_values);
+    sc->prompt = CIS2_PICK_PTR(add, base, prompt);
+    sc->max_age = CIS2_PICK_INT(add, base, max_age);
+    sc->max_auth_age = CIS2_PICK_INT(add, base, max_auth_age);
+    sc->required_aal = CIS2_PICK_INT(add, base, required_aal);
+    sc->required_ial = CIS2_PICK_INT(add, base, required_ial);
+    sc->id_token_algs = CIS2_PICK_PTR(add, base, id_token_algs);
+    sc->skew = CIS2_PICK_INT(add, base, skew);
+    sc->connect_timeout = CIS2_PICK_INT(add, base, connect_timeout);
+    sc->timeout = CIS2_PICK_INT(add, base, timeout);
+    sc->ca_file = CIS2_PICK_PTR(add, base, ca_file);
+    sc->userinfo = CIS2_PICK_INT(add, base, userinfo);
+    sc->remote_user_claim = CIS2_PICK_PTR(add, base, remote_user_claim);
+    sc->cookie_name = CIS2_PICK_PTR(add, base, cookie_name);
+    sc->cookie_path = CIS2_PICK_PTR(add, base, cookie_path);
+    sc->inactivity = CIS2_PICK_INT(add, base, inactivity);
+    sc->max_duration = CIS2_PICK_INT(add, base, max_duration);
+    sc->state_timeout = CIS2_PICK_INT(add, base, state_timeout);
+    sc->default_url = CIS2_PICK_PTR(add, base, default_url);
+    /* store_size is global: only the main server's value counts */
+    sc->store_size = base->store_size;
+    return sc;
+}
+
+void *cis2_dir_conf_create(apr_pool_t *p, char *dir)
+{
+    cis2_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->pass_as = CIS2_UNSET;
+    return dc;
+}
+
+void *cis2_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    const cis2_dir_conf *base = basev, *add = addv;
+    cis2_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->pass_as = CIS2_PICK_INT(add, base, pass_as);
+    return dc;
+}
+
+/* ---- accessors (defaults live here) -------------------------------------- */
+
+int cis2_srv_secure(const cis2_srv_conf *sc)
+{
+    return sc->redirect != NULL && strcmp(sc->redirect->scheme, "https") == 0;
+}
+
+const char *cis2_srv_cookie_path(const cis2_srv_conf *sc)
+{
+    return sc->cookie_path ? sc->cookie_path : "/";
+}
+
+/* The __Host- prefix (RFC 6265bis §4.1.3.2) pins a cookie to our host,
+ * https and Path=/: used by default whenever it is allowed. */
+static int host_prefix_ok(const cis2_srv_conf *sc)
+{
+    return cis2_srv_secure(sc) && strcmp(cis2_srv_cookie_path(sc), "/") == 0;
+}
+
+const char *cis2_srv_cookie_name(const cis2_srv_conf *sc)
+{
+    if (sc->cookie_name) {
+        return sc->cookie_name;
+    }
+    return host_prefix_ok(sc) ? CIS2_DEFAULT_COOKIE_HOST : CIS2_DEFAULT_COOKIE;
+}
+
+const char *cis2_srv_binding_cookie(const cis2_srv_conf *sc)
+{
+    return host_prefix_ok(sc) ? CIS2_BINDING_COOKIE_HOST : CIS2_BINDING_COOKIE;
+}
+
+apr_interval_time_t cis2_srv_inactivity(const cis2_srv_conf *sc)
+{
+    return sc->inactivity != CIS2_UNSET ? sc->inactivity
+                                        : CIS2_DEFAULT_INACTIVITY;
+}
+
+apr_interval_time_t cis2_srv_max_duration(const cis2_srv_conf *sc)
+{
+    return sc->max_duration != CIS2_UNSET ? sc->max_duration
+                                          : CIS2_DEFAULT_MAX_DURATION;
+}
+
+apr_interval_time_t cis2_srv_state_timeout(const cis2_srv_conf *sc)
+{
+    return sc->state_timeout != CIS2_UNSET ? sc->state_timeout
+                                           : CIS2_DEFAULT_STATE_TIMEOUT;
+}
+
+const char *cis2_srv_default_url(const cis2_srv_conf *sc)
+{
+    return sc->default_url ? sc->default_url : CIS2_DEFAULT_DEFAULT_URL;
+}
+
+apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
+{
+    return sc->store_size ? sc->store_size : CIS2_DEFAULT_STORE_SIZE;
+}
+
+int cis2_dir_pass_as(const cis2_dir_conf *dc)
+{
+    return dc->pass_as != CIS2_UNSET ? dc->pass_as : CIS2_PASS_ENV;
+}
+
+/* ---- directive setters --------------------------------------------------- */
+
+#define SRV(cmd) ((cis2_srv_conf *)ap_get_module_config( \
+                      (cmd)->server->module_config, &cis2_module))
+
+static const char *set_environment(cmd_parms *cmd, void *dc, const char *v)
+{
+    if (find_environment(v) == NULL) {
+        return apr_psprintf(cmd->pool, "CIS2-00100: %s: unknown environment "
+                            "'%s'; use integration, deployment or live "
+                            "(or CIS2ProviderMetadataURL for another realm)",
+                            cmd->cmd->name, v);
+    }
+    SRV(cmd)->environment = v;
+    return NULL;
+}
+
+static const char *set_url(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_url_t *u;
+    const cis2_err_t *err = NULL;
+    const char **field = (const char **)((char *)SRV(cmd)
+                                         + (apr_size_t)cmd->info);
+
+    if (cis2_url_parse_absolute(&u, v, &err, cmd->pool) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00101: %s: '%s' is not an "
+                            "absolute http(s) URL (%s)", cmd->cmd->name, v,
+                            err ? err->detail : "invalid");
+    }
+    *field = v;
+    return NULL;
+}
+
+static const char *set_string(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char **field = (const char **)((char *)SRV(cmd)
+                                         + (apr_size_t)cmd->info);
+
+    if (*v == '\0' || cis2_has_ctl(v, strlen(v))) {
+        return apr_psprintf(cmd->pool, "CIS2-00102: %s: needs a non-empty "
+                            "value without control characters",
+                            cmd->cmd->name);
+    }
+    *field = v;
+    return NULL;
+}
+
+/* "off" switches an optional request parameter off (stored as ""). */
+static const char *set_string_or_off(cmd_parms *cmd, void *dc, const char *v)
+{
+    if (strcasecmp(v, "off") == 0) {
+        const char **field = (const char **)((char *)SRV(cmd)
+                                             + (apr_size_t)cmd->info);
+        *field = "";
+        return NULL;
+    }
+    return set_string(cmd, dc, v);
+}
+
+static const char *set_redirect_uri(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+    const cis2_err_t *err = NULL;
+
+    if (cis2_url_parse_absolute(&sc->redirect, v, &err, cmd->pool)
+        != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00103: %s: '%s' is not an "
+                            "absolute http(s) URL (%s); it must be the "
+                            "exact callback URL registered with CIS2, e.g. "
+                            "https://app.example.nhs.uk/cis2/callback",
+                            cmd->cmd->name, v,
+                            err ? err->detail : "invalid");
+    }
+    if (sc->redirect->query != NULL
+        || strcmp(sc->redirect->path, "/") == 0) {
+        return apr_psprintf(cmd->pool, "CIS2-00104: %s: '%s' must name a "
+                            "path of its own (like /cis2/callback) without "
+                            "a query", cmd->cmd->name, v);
+    }
+    sc->redirect_uri = v;
+    return NULL;
+}
+
+/* Trailing CR/LF/space are not part of a secret kept in a file. */
+static const char *read_secret_file(cmd_parms *cmd, const char *path,
+                                    const char **psecret)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char *buf;
+    apr_size_t n;
+
+    path = ap_server_root_relative(cmd->pool, path);
+    if (path == NULL) {
+        return "invalid path";
+    }
+    rv = apr_file_open(&f, path, APR_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    }
+    if (rv != APR_SUCCESS) {
+        char ebuf[120];
+
+        return apr_psprintf(cmd->pool, "cannot read %s (%s)", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    if (fi.size <= 0 || fi.size > 4096) {
+        apr_file_close(f);
+        return apr_psprintf(cmd->pool, "%s is empty or larger than 4 KB",
+                            path);
+    }
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(cmd->pool, n + 1);
+    rv = apr_file_read_full(f, buf, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "cannot read %s", path);
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'
+                     || buf[n - 1] == ' ')) {
+        n--;
+    }
+    buf[n] = '\0';
+    if (n == 0 || cis2_has_ctl(buf, n)) {
+        return apr_psprintf(cmd->pool, "%s holds no usable secret", path);
+    }
+    *psecret = buf;
+    return NULL;
+}
+
+static const char *set_client_secret(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+
+    if (strncmp(v, "file:", 5) == 0) {
+        const char *msg = read_secret_file(cmd, v + 5, &sc->client_secret);
+
+        if (msg != NULL) {
+            return apr_psprintf(cmd->pool, "CIS2-00105: %s: %s",
+                                cmd->cmd->name, msg);
+        }
+        sc->client_secret_src = v + 5;
+        return NULL;
+    }
+    if (*v == '\0' || cis2_has_ctl(v, strlen(v))) {
+        return apr_psprintf(cmd->pool, "CIS2-00106: %s: the secret is empty "
+                            "or holds control characters", cmd->cmd->name);
+    }
+    sc->client_secret = v;
+    sc->client_secret_src = "inline";
+    return NULL;
+}
+
+static const char *set_auth_method(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+
+    if (strcmp(v, "client_secret_post") == 0) {
+        sc->auth_method = CIS2_AUTH_SECRET_POST;
+    }
+    else if (strcmp(v, "client_secret_basic") == 0) {
+        sc->auth_method = CIS2_AUTH_SECRET_BASIC;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "CIS2-00107: %s: '%s' is not "
+                            "supported; use client_secret_post or "
+                            "client_secret_basic", cmd->cmd->name, v);
+    }
+    return NULL;
+}
+
+static const char *set_duration(cmd_parms *cmd, void *dc, const char *v)
+{
+    apr_interval_time_t *field = (apr_interval_time_t *)
+        ((char *)SRV(cmd) + (apr_size_t)cmd->info);
+
+    if (cis2_parse_duration(field, v) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00108: %s: '%s' is not a "
+                            "duration (e.g. 300, 90s, 15m, 12h)",
+                            cmd->cmd->name, v);
+    }
+    return NULL;
+}
+
+static const char *set_duration_or_off(cmd_parms *cmd, void *dc,
+                                       const char *v)
+{
+    if (strcasecmp(v, "off") == 0) {
+        apr_interval_time_t *field = (apr_interval_time_t *)
+            ((char *)SRV(cmd) + (apr_size_t)cmd->info);
+        *field = 0;
+        return NULL;
+    }
+    return set_duration(cmd, dc, v);
+}
+
+static const char *set_max_age(cmd_parms *cmd, void *dc, const char *v)
+{
+    apr_interval_time_t t;
+
+    if (strcasecmp(v, "off") == 0) {
+        SRV(cmd)->max_age = CIS2_OFF;
+        return NULL;
+    }
+    if (cis2_parse_duration(&t, v) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00109: %s: '%s' is neither "
+                            "'off' nor a duration", cmd->cmd->name, v);
+    }
+    SRV(cmd)->max_age = apr_time_sec(t);
+    return NULL;
+}
+
+static const char *set_level(cmd_parms *cmd, void *dc, const char *v)
+{
+    int *field = (int *)((char *)SRV(cmd) + (apr_size_t)cmd->info);
+
+    if (strcasecmp(v, "off") == 0) {
+        *field = CIS2_OFF;
+        return NULL;
+    }
+    if (strlen(v) != 1 || v[0] < '1' || v[0] > '3') {
+        return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
+                            "level (1, 2, 3) or 'off'", cmd->cmd->name, v);
+    }
+    *field = v[0] - '0';
+    return NULL;
+}
+
+static const char *set_algs(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+
+    if (!cis2_jwt_alg_supported(v)) {
+        return apr_psprintf(cmd->pool, "CIS2-00112: %s: '%s' is not an "
+                            "accepted algorithm (RS256, RS384, RS512, PS256, "
+                            "PS384, PS512; never none or HS*)",
+                            cmd->cmd->name, v);
+    }
+    if (sc->id_token_algs == NULL) {
+        sc->id_token_algs = apr_array_make(cmd->pool, 2, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(sc->id_token_algs, const char *) = v;
+    return NULL;
+}
+
+static const char *set_http_timeout(cmd_parms *cmd, void *dc, const char *c,
+                                    const char *t)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+
+    if (cis2_parse_duration(&sc->connect_timeout, c) != APR_SUCCESS
+        || cis2_parse_duration(&sc->timeout, t ? t : c) != APR_SUCCESS
+        || sc->connect_timeout <= 0 || sc->timeout <= 0) {
+        return apr_psprintf(cmd->pool, "CIS2-00113: %s: expects a connect "
+                            "timeout and a total timeout (e.g. 5s 10s)",
+                            cmd->cmd->name);
+    }
+    return NULL;
+}
+
+static const char *set_flag(cmd_parms *cmd, void *dc, int on)
+{
+    int *field = (int *)((char *)SRV(cmd) + (apr_size_t)cmd->info);
+
+    *field = on ? 1 : 0;
+    return NULL;
+}
+
+static const char *set_local_path(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char **field = (const char **)((char *)SRV(cmd)
+                                         + (apr_size_t)cmd->info);
+
+    if (v[0] != '/' || v[1] == '/' || v[1] == '\\' || strchr(v, '\\')
+        || cis2_has_ctl(v, strlen(v))) {
+        return apr_psprintf(cmd->pool, "CIS2-00114: %s: '%s' must be a local "
+                            "path starting with a single '/'",
+                            cmd->cmd->name, v);
+    }
+    *field = v;
+    return NULL;
+}
+
+static const char *set_store_size(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_size_t size;
+
+    if (err != NULL) {
+        return err;
+    }
+    if (cis2_parse_size(&size, v) != APR_SUCCESS
+        || size < (apr_size_t)1024 * 1024) {
+        return apr_psprintf(cmd->pool, "CIS2-00115: %s: '%s' is not a size "
+                            "of at least 1M (e.g. 64M, 1G)", cmd->cmd->name,
+                            v);
+    }
+    SRV(cmd)->store_size = size;
+    return NULL;
+}
+
+static const char *set_pass_as(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+
+    if (strcasecmp(v, "environment") == 0) {
+        dc->pass_as = CIS2_PASS_ENV;
+    }
+    else if (strcasecmp(v, "headers") == 0) {
+        dc->pass_as = CIS2_PASS_HEADERS;
+    }
+    else if (strcasecmp(v, "both") == 0) {
+        dc->pass_as = CIS2_PASS_BOTH;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "CIS2-00116: %s: use environment, "
+                            "headers or both", cmd->cmd->name);
+    }
+    return NULL;
+}
+
+#define OFFSET(f) ((void *)APR_OFFSETOF(cis2_srv_conf, f))
+
+const command_rec cis2_cmds[] = {
+    /* provider and client (server/vhost only: secrets stay out of .htaccess) */
+    AP_INIT_TAKE1("CIS2Environment", set_environment, NULL, RSRC_CONF,
+                  "CIS2 environment: integration, deployment or live"),
+    AP_INIT_TAKE1("CIS2ProviderMetadataURL", set_url, OFFSET(metadata_url),
+                  RSRC_CONF, "OpenID discovery document URL"),
+    AP_INIT_TAKE1("CIS2Issuer", set_string, OFFSET(issuer), RSRC_CONF,
+                  "Expected issuer, compared byte for byte"),
+    AP_INIT_TAKE1("CIS2ClientID", set_string, OFFSET(client_id), RSRC_CONF,
+                  "Client id registered with CIS2"),
+    AP_INIT_TAKE1("CIS2ClientSecret", set_client_secret, NULL, RSRC_CONF,
+                  "Client secret, or file:/path/to/secret"),
+    AP_INIT_TAKE1("CIS2TokenEndpointAuth", set_auth_method, NULL, RSRC_CONF,
+                  "client_secret_post (default) or client_secret_basic"),
+    AP_INIT_TAKE1("CIS2RedirectURI", set_redirect_uri, NULL, RSRC_CONF,
+                  "Absolute callback URL registered with CIS2"),
+    AP_INIT_TAKE1("CIS2Scope", set_string, OFFSET(scope), RSRC_CONF,
+                  "Scopes to request; default " CIS2_DEFAULT_SCOPE),
+    AP_INIT_TAKE1("CIS2ACRValues", set_string_or_off, OFFSET(acr_values),
+                  RSRC_CONF, "acr_values to request, or off; default "
+                  CIS2_DEFAULT_ACR),
+    AP_INIT_TAKE1("CIS2Prompt", set_string_or_off, OFFSET(prompt), RSRC_CONF,
+                  "prompt to send, or off; default login"),
+    AP_INIT_TAKE1("CIS2MaxAge", set_max_age, NULL, RSRC_CONF,
+                  "max_age to send (seconds), or off (default)"),
+    AP_INIT_TAKE1("CIS2MaxAuthAge", set_duration_or_off,
+                  OFFSET(max_auth_age), RSRC_CONF,
+                  "Oldest auth_time accepted at the callback; default 300s"),
+    AP_INIT_TAKE1("CIS2RequiredAAL", set_level, OFFSET(required_aal),
+                  RSRC_CONF, "Lowest authentication assurance level; "
+                  "default 3"),
+    AP_INIT_TAKE1("CIS2RequiredIAL", set_level, OFFSET(required_ial),
+                  RSRC_CONF, "Lowest identity assurance level; default 3"),
+    AP_INIT_ITERATE("CIS2IDTokenAlgs", set_algs, NULL, RSRC_CONF,
+                    "Accepted ID token algorithms; default RS256 RS512"),
+    AP_INIT_TAKE1("CIS2ClockSkew", set_duration, OFFSET(skew), RSRC_CONF,
+                  "Clock skew allowed on token times; default 60s"),
+    AP_INIT_TAKE12("CIS2HTTPTimeout", set_http_timeout, NULL, RSRC_CONF,
+                   "Connect and total timeout of calls to CIS2; "
+                   "default 5s 10s"),
+    AP_INIT_TAKE1("CIS2CAFile", set_string, OFFSET(ca_file), RSRC_CONF,
+                  "CA bundle for TLS to CIS2; default the system store"),
+    AP_INIT_FLAG("CIS2UserInfo", set_flag, OFFSET(userinfo), RSRC_CONF,
+                 "Fetch UserInfo at login; default on"),
+    AP_INIT_TAKE1("CIS2RemoteUserClaim", set_string, OFFSET(remote_user_claim),
+                  RSRC_CONF, "Claim that becomes REMOTE_USER; default sub"),
+    /* sessions and cookies */
+    AP_INIT_TAKE1("CIS2CookieName", set_string, OFFSET(cookie_name),
+                  RSRC_CONF, "Session cookie name; default "
+                  "__Host-cis2_session on https, cis2_session on http"),
+    AP_INIT_TAKE1("CIS2CookiePath", set_local_path, OFFSET(cookie_path),
+                  RSRC_CONF, "Session cookie path; default /"),
+    AP_INIT_TAKE1("CIS2SessionInactivityTimeout", set_duration,
+                  OFFSET(inactivity), RSRC_CONF,
+                  "Idle time that ends a session; default 15m"),
+    AP_INIT_TAKE1("CIS2SessionMaxDuration", set_duration,
+                  OFFSET(max_duration), RSRC_CONF,
+                  "Longest life of a session; default 12h"),
+    AP_INIT_TAKE1("CIS2StateTimeout", set_duration, OFFSET(state_timeout),
+                  RSRC_CONF, "Life of a pending login; default 10m"),
+    AP_INIT_TAKE1("CIS2DefaultURL", set_local_path, OFFSET(default_url),
+                  RSRC_CONF, "Local page for 'sign in again' links and "
+                  "after logout; default /"),
+    AP_INIT_TAKE1("CIS2SessionStoreSize", set_store_size, NULL, RSRC_CONF,
+                  "Shared memory for sessions (global); default 64M"),
+    /* per directory */
+    AP_INIT_TAKE1("CIS2PassClaimsAs", set_pass_as, NULL, OR_AUTHCFG,
+                  "environment (default), headers or both"),
+    { NULL }
+};
+
+/* ---- completeness check (check_config: configtest refuses) -------------- */
+
+int cis2_srv_configured(const cis2_srv_conf *sc)
+{
+    return sc->client_id != NULL || sc->redirect_uri != NULL
+           || sc->metadata_url != NULL || sc->environment != NULL
+           || sc->client_secret != NULL;
+}
+
+int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+    const char *where = apr_psprintf(ptemp, "%s:%u",
+                                     s->server_hostname
+                                     ? s->server_hostname : "(main)",
+                                     (unsigned)s->port);
+    int problems = 0;
+
+    if (!cis2_srv_configured(sc)) {
+        return 0;
+    }
+    if (sc->client_id == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00120)
+                     "CIS2ClientID is missing for server %s: set it to the "
+                     "client id registered with CIS2", where);
+        problems++;
+    }
+    if (sc->client_secret == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00121)
+                     "CIS2ClientSecret is missing for server %s: set it "
+                     "(preferably as file:/path readable only by root)",
+                     where);
+        problems++;
+    }
+    if (sc->redirect_uri == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00122)
+                     "CIS2RedirectURI is missing for server %s: set it to "
+                     "the callback URL registered with CIS2", where);
+        problems++;
+    }
+    if (sc->metadata_url == NULL && sc->environment == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00123)
+                     "no provider for server %s: set CIS2Environment "
+                     "(integration, deployment, live) or "
+                     "CIS2ProviderMetadataURL", where);
+        problems++;
+    }
+    return problems;
+}
+
+/* ---- runtime login configuration ----------------------------------------- */
+
+static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
+                                          apr_pool_t *p, apr_status_t *prv)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+    cis2_login_conf_t *c = apr_pcalloc(p, sizeof(*c));
+    const cis2_environment *env = sc->environment
+                                  ? find_environment(sc->environment) : NULL;
+    cis2_provider_conf_t pc;
+    const char *key;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.metadata_url = sc->metadata_url ? sc->metadata_url
+                                       : env ? env->metadata_url : NULL;
+    pc.issuer = sc->issuer ? sc->issuer : env ? env->issuer : NULL;
+    c->http.connect_timeout = sc->connect_timeout != CIS2_UNSET
+                              ? sc->connect_timeout
+                              : CIS2_DEFAULT_CONNECT_TIMEOUT;
+    c->http.timeout = sc->timeout != CIS2_UNSET ? sc->timeout
+                                                 : CIS2_DEFAULT_TIMEOUT;
+    c->http.ca_file = sc->ca_file;
+    pc.http = c->http;
+
+    /* vhosts that talk to the same OP share one cache of its keys */
+    key = apr_pstrcat(p, pc.metadata_url, "|", pc.issuer ? pc.issuer : "",
+                      "|", sc->ca_file ? sc->ca_file : "", NULL);
+    c->provider = apr_hash_get(providers, key, APR_HASH_KEY_STRING);
+    if (c->provider == NULL) {
+        *prv = cis2_provider_create(&c->provider, &pc, p);
+        if (*prv != APR_SUCCESS) {
+            return NULL;
+        }
+        apr_hash_set(providers, key, APR_HASH_KEY_STRING, c->provider);
+    }
+    c->client_id = sc->client_id;
+    c->client_secret = sc->client_secret;
+    c->auth_method = sc->auth_method != CIS2_UNSET ? sc->auth_method
+                                                   : CIS2_AUTH_SECRET_POST;
+    c->redirect_uri = sc->redirect_uri;
+    c->scope = sc->scope ? sc->scope : CIS2_DEFAULT_SCOPE;
+    c->acr_values = sc->acr_values == NULL ? CIS2_DEFAULT_ACR
+                    : *sc->acr_values ? sc->acr_values : NULL;
+    c->prompt = sc->prompt == NULL ? CIS2_DEFAULT_PROMPT
+                : *sc->prompt ? sc->prompt : NULL;
+    c->max_age = sc->max_age >= 0 ? sc->max_age : -1;
+    c->id_token_algs = sc->id_token_algs;
+    c->skew = sc->skew != CIS2_UNSET ? sc->skew : CIS2_DEFAULT_SKEW;
+    c->max_auth_age = sc->max_auth_age != CIS2_UNSET
+                      ? sc->max_auth_age : CIS2_DEFAULT_MAX_AUTH_AGE;
+    c->session_max = cis2_srv_max_duration(sc);
+    c->required_aal = sc->required_aal == CIS2_UNSET ? CIS2_DEFAULT_AAL
+                      : sc->required_aal == CIS2_OFF ? -1 : sc->required_aal;
+    c->required_ial = sc->required_ial == CIS2_UNSET ? CIS2_DEFAULT_IAL
+                      : sc->required_ial == CIS2_OFF ? -1 : sc->required_ial;
+    c->userinfo = sc->userinfo != CIS2_UNSET ? sc->userinfo : 1;
+    c->claims.remote_user_claim = sc->remote_user_claim;
+    c->claims.export_claims_json = 1;
+    *prv = APR_SUCCESS;
+    return c;
+}
+
+apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf)
+{
+    apr_hash_t *providers = apr_hash_make(pconf);
+    server_rec *s;
+
+    for (s = main_s; s != NULL; s = s->next) {
+        cis2_srv_conf *sc = cis2_srv(s);
+        apr_status_t rv;
+        const char *dir;
+
+        if (!cis2_srv_configured(sc) || sc->redirect == NULL) {
+            continue;
+        }
+        sc->login = make_login_conf(s, providers, pconf, &rv);
+        if (sc->login == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CIS2_LOGNO(00124)
+                         "cannot set up the provider cache");
+            return rv;
+        }
+        /* module endpoints live next to the callback */
+        dir = apr_pstrndup(pconf, sc->redirect->path,
+                           (apr_size_t)(strrchr(sc->redirect->path, '/')
+                                        - sc->redirect->path));
+        sc->logout_path = apr_pstrcat(pconf, dir, "/logout", NULL);
+    }
+    return APR_SUCCESS;
+}

@@ -1,0 +1,48 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * mod_cis2_private.h — what every glue file shares: the module record, the
+ * log-number macro and the functions one glue file offers another. Only
+ * mod_cis2*.c include this (and so httpd's headers).
+ */
+#ifndef MOD_CIS2_PRIVATE_H
+#define MOD_CIS2_PRIVATE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_request.h>
+#include <http_protocol.h>
+
+extern module AP_MODULE_DECLARE_DATA cis2_module;
+APLOG_USE_MODULE(cis2);
+
+/* AH numbers belong to httpd itself; ours are CIS2-nnnnn, five digits, one
+ * per call site, never reused. Every number is explained in
+ * docs/log-messages.md (a test checks both stay in step). */
+#define CIS2_LOGNO(n) "CIS2-" #n ": "
+
+/* the AuthType this module answers */
+#define CIS2_AUTH_TYPE "cis2"
+
+/* ---- mod_cis2_authn.c ---- */
+int cis2_hook_check_authn(request_rec *r);
+int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type);
+
+/* ---- mod_cis2_handler.c: module endpoints, answered before auth ---- */
+int cis2_hook_quick_handler(request_rec *r, int lookup_uri);
+
+/* ---- mod_cis2_page.c: the pages mod_cis2 sends itself ---- */
+
+/** Send a complete HTML page with `status` (never reflecting request data:
+ *  title and message are fixed text chosen by the caller; `ref` is the
+ *  reference id also written to the log line, NULL for none; `link_url` and
+ *  `link_text` an optional "sign in again"-style link to a local URL from
+ *  configuration). Returns OK (the caller returns it from a handler). */
+int cis2_page_send(request_rec *r, int status, const char *title,
+                   const char *message, const char *ref,
+                   const char *link_url, const char *link_text);
+
+/** Send a small JSON body (401 to XHR/fetch); returns OK. */
+int cis2_page_send_json(request_rec *r, int status, const char *json);
+
+#endif /* MOD_CIS2_PRIVATE_H */

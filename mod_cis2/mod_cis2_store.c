@@ -1,0 +1,261 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * mod_cis2_store — the session store's shared memory segment and global
+ * mutex over httpd's process lifecycle (contract in mod_cis2_store.h). The
+ * table lives in cis2_shm, the locking and copying in cis2_store; this file
+ * only decides which memory and which mutex they get, and logs.
+ *
+ * Why sessions survive restarts. On a restart (graceful or not) httpd's
+ * parent process keeps running: it clears pconf, unloads and reloads the
+ * modules, and reads the configuration again. An anonymous apr_shm segment
+ * (mmap MAP_SHARED|MAP_ANONYMOUS) stays mapped in the parent as long as
+ * the pool it came from lives, and every child forked later inherits the
+ * mapping. So the segment is allocated from the process pool (s->process->
+ * pool, destroyed only when httpd exits) and its apr_shm_t * and base
+ * address are kept in httpd's retained data ("mod_cis2-store"); the next
+ * generation finds them there, checks the layout (cis2_shm_attach) and goes
+ * on with the same sessions. A segment that fails the check (say, a newer
+ * mod_cis2 with another layout) is dropped by the parent and replaced by an
+ * empty one, with a warning; old-generation children keep their own
+ * mapping of it until they exit.
+ *
+ * The mutex is kept the same way, for correctness, not speed: during a
+ * graceful restart old-generation children still serve requests on the
+ * segment while new children start, and both must take the SAME lock. (A
+ * `Mutex ... cis2-store` change therefore also waits for a stop/start.)
+ *
+ * What is kept must stay valid after our DSO is unloaded: the retained
+ * record holds only APR objects from the process pool (their cleanups live
+ * in libapr), never a pointer to our own code or statics. The store handle
+ * (cis2_store_t, which holds a vtable in this module) is therefore made
+ * again in every generation, from pconf in the parent and from pchild in
+ * each child (after apr_global_mutex_child_init).
+ */
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <util_mutex.h>
+
+#include "mod_cis2_private.h"
+#include "mod_cis2_store.h"
+#include "cis2_store.h"
+#include "cis2_shm.h"
+
+#define STORE_MUTEX_TYPE  "cis2-store"
+#define STORE_RETAIN_KEY  "mod_cis2-store"
+#define STORE_SHM_FILE    "cis2-store.shm"  /* only without anonymous shm */
+
+/* Kept by httpd across restarts (ap_retained_data_*): APR objects only. */
+typedef struct store_retained_t {
+    apr_shm_t *shm;             /* the segment, from the process pool */
+    void *base;                 /* its address in the parent (and children) */
+    apr_size_t size;            /* its size */
+    apr_size_t wanted;          /* CIS2SessionStoreSize when it was made */
+    apr_global_mutex_t *mutex;  /* from the process pool */
+    const char *lockfile;       /* for child_init; NULL if the mechanism
+                                   has no file */
+    unsigned generation;        /* configurations that used this segment */
+} store_retained_t;
+
+/* This process's handle: the parent's for this generation (reset in
+ * pre_config), then each child's own after child_init. */
+static cis2_store_t *store;
+
+cis2_store_t *cis2_glue_store_get(void)
+{
+    return store;
+}
+
+apr_status_t cis2_glue_store_pre_config(apr_pool_t *pconf)
+{
+    apr_status_t rv;
+
+    store = NULL;
+    rv = ap_mutex_register(pconf, STORE_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT,
+                           0);
+    if (rv != APR_SUCCESS) {
+        ap_log_perror(APLOG_MARK, APLOG_EMERG, rv, pconf, CIS2_LOGNO(10000)
+                      "cannot register the %s mutex type", STORE_MUTEX_TYPE);
+    }
+    return rv;
+}
+
+/* ---- post_config helpers ------------------------------------------------- */
+
+static const char *kib(apr_pool_t *p, apr_size_t bytes)
+{
+    return apr_psprintf(p, "%" APR_SIZE_T_FMT "K", bytes / 1024);
+}
+
+/* One line describing the segment, for the numbered log lines. */
+static const char *describe(apr_pool_t *p, const store_retained_t *ret)
+{
+    cis2_shm_t *shm = NULL;
+    cis2_shm_geometry_t g;
+
+    if (cis2_shm_attach(&shm, ret->base, ret->size, NULL, p) != APR_SUCCESS) {
+        return "(unreadable)";
+    }
+    cis2_shm_get_geometry(shm, &g);
+    return apr_psprintf(p, "%s, layout v%u, %u buckets, heap %s "
+                        "(sessions %s, pending logins %s, replay markers "
+                        "%s; largest session %s), mutex %s%s%s",
+                        kib(p, g.size), (unsigned)g.version,
+                        (unsigned)g.nbuckets, kib(p, g.heap_bytes),
+                        kib(p, g.quota[CIS2_NS_SESSION]),
+                        kib(p, g.quota[CIS2_NS_PENDING]),
+                        kib(p, g.quota[CIS2_NS_REPLAY]),
+                        kib(p, g.max_entry[CIS2_NS_SESSION]),
+                        apr_global_mutex_name(ret->mutex),
+                        ret->lockfile ? " " : "",
+                        ret->lockfile ? ret->lockfile : "");
+}
+
+/* A new segment of `size` bytes from the process pool: anonymous where APR
+ * can (no file, nothing to clean up after a crash), else a named one under
+ * DefaultRuntimeDir. */
+static apr_status_t create_segment(apr_shm_t **pshm, apr_size_t size,
+                                   server_rec *s, apr_pool_t *pconf)
+{
+    apr_pool_t *pproc = s->process->pool;
+    const char *fname;
+    apr_status_t rv;
+
+    rv = apr_shm_create(pshm, size, NULL, pproc);
+    if (!APR_STATUS_IS_ENOTIMPL(rv)) {
+        return rv;
+    }
+    fname = ap_runtime_dir_relative(pconf, STORE_SHM_FILE);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CIS2_LOGNO(10010)
+                 "no anonymous shared memory here; using %s", fname);
+    apr_shm_remove(fname, pconf);           /* a leftover of a crash */
+    return apr_shm_create(pshm, size, fname, pproc);
+}
+
+apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
+                                         apr_size_t size)
+{
+    store_retained_t *ret = ap_retained_data_get(STORE_RETAIN_KEY);
+    const cis2_err_t *err = NULL;
+    cis2_store_t *st = NULL;
+    apr_shm_t *shm = NULL;
+    apr_status_t rv;
+
+    if (ret == NULL) {
+        ret = ap_retained_data_create(STORE_RETAIN_KEY, sizeof(*ret));
+    }
+
+    /* The mutex, once per httpd process lifetime (see the file comment). */
+    if (ret->mutex == NULL) {
+        rv = ap_global_mutex_create(&ret->mutex, &ret->lockfile,
+                                    STORE_MUTEX_TYPE, NULL, s,
+                                    s->process->pool, 0);
+        if (rv != APR_SUCCESS) {
+            ret->mutex = NULL;
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CIS2_LOGNO(10001)
+                         "cannot create the session store mutex; check the "
+                         "`Mutex ... %s` directive and DefaultRuntimeDir",
+                         STORE_MUTEX_TYPE);
+            return rv;
+        }
+    }
+
+    /* A restart: keep the live segment and its sessions. */
+    if (ret->shm != NULL) {
+        if (size != ret->wanted) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, CIS2_LOGNO(10006)
+                         "CIS2SessionStoreSize changed from %" APR_SIZE_T_FMT
+                         " to %" APR_SIZE_T_FMT " bytes: the live session "
+                         "store keeps its size (and its sessions) until "
+                         "httpd is stopped and started", ret->wanted, size);
+        }
+        rv = cis2_store_shm_create(&st, ret->base, ret->size, 0, ret->mutex,
+                                   &err, pconf);
+        if (rv == APR_SUCCESS) {
+            cis2_store_stats_t stats;
+
+            ret->generation++;
+            cis2_store_get_stats(st, &stats);
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CIS2_LOGNO(10005)
+                         "session store kept across restart (generation "
+                         "%u, %" APR_UINT64_T_FMT " sessions): %s",
+                         ret->generation, stats.entries[CIS2_NS_SESSION],
+                         describe(pconf, ret));
+            store = st;
+            return APR_SUCCESS;
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CIS2_LOGNO(10007)
+                     "the session store kept from before the restart cannot "
+                     "be used (%s); starting an empty one: users must sign "
+                     "in again", err ? err->detail : "invalid");
+        /* Only the parent's mapping goes; old-generation children keep
+         * theirs (and the same mutex) until they exit. */
+        apr_shm_destroy(ret->shm);
+        ret->shm = NULL;
+        ret->base = NULL;
+    }
+
+    /* First start (or an unusable segment): a fresh, empty store. */
+    rv = create_segment(&shm, size, s, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CIS2_LOGNO(10002)
+                     "cannot create the session store's shared memory of %"
+                     APR_SIZE_T_FMT " bytes; lower CIS2SessionStoreSize or "
+                     "raise the system's shared memory limits", size);
+        return rv;
+    }
+    rv = cis2_store_shm_create(&st, apr_shm_baseaddr_get(shm),
+                               apr_shm_size_get(shm), 1, ret->mutex, &err,
+                               pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(10003)
+                     "cannot set up the session store in %" APR_SIZE_T_FMT
+                     " bytes (CIS2SessionStoreSize): %s", size,
+                     err ? err->detail : "unknown error");
+        apr_shm_destroy(shm);
+        return rv;
+    }
+    ret->shm = shm;
+    ret->base = apr_shm_baseaddr_get(shm);
+    ret->size = apr_shm_size_get(shm);
+    ret->wanted = size;
+    ret->generation = 1;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CIS2_LOGNO(10004)
+                 "session store created: %s", describe(pconf, ret));
+    store = st;
+    return APR_SUCCESS;
+}
+
+apr_status_t cis2_glue_store_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    store_retained_t *ret = ap_retained_data_get(STORE_RETAIN_KEY);
+    apr_global_mutex_t *mutex;
+    const cis2_err_t *err = NULL;
+    cis2_store_t *st = NULL;
+    apr_status_t rv;
+
+    if (store == NULL || ret == NULL || ret->shm == NULL) {
+        return APR_SUCCESS;             /* post_config set up no store */
+    }
+    store = NULL;                       /* until this child has its own */
+    /* child_init may hand back another object (file-based mechanisms open
+     * their file again): keep it per child, never in the retained record */
+    mutex = ret->mutex;
+    rv = apr_global_mutex_child_init(&mutex, ret->lockfile, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, CIS2_LOGNO(10008)
+                     "cannot open the session store mutex (%s) in this "
+                     "child: no sessions here", ret->lockfile
+                     ? ret->lockfile : apr_global_mutex_name(ret->mutex));
+        return rv;
+    }
+    rv = cis2_store_shm_create(&st, ret->base, ret->size, 0, mutex, &err,
+                               pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CIS2_LOGNO(10009)
+                     "cannot attach to the session store in this child: %s",
+                     err ? err->detail : "unknown error");
+        return rv;
+    }
+    store = st;
+    return APR_SUCCESS;
+}

@@ -1,0 +1,481 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * test_session — the store codec: round trips (full, NULL fields, a 40 KB
+ * environment), every truncation of an encoded record, corrupted lengths,
+ * counts and flags, wrong magic/version, and random garbage and mutations
+ * (run under valgrind to prove there is no overread).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+
+#include "testmain.h"
+#include "cis2_session.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static apr_uint32_t rng_state = 0x2545f491u;
+
+static apr_uint32_t rnd(void)
+{
+    /* xorshift32: deterministic, so a failure reproduces */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+static void kv_add(apr_array_header_t *env, const char *n, const char *v)
+{
+    cis2_kv_t *kv = apr_array_push(env);
+
+    kv->name = n;
+    kv->value = v;
+}
+
+static cis2_session_t *full_session(void)
+{
+    cis2_session_t *s = apr_pcalloc(g_pool, sizeof(*s));
+
+    s->client_id = "123456789012.apps.national";
+    s->sub = "555012345678";
+    s->sid = "f2b1c7e0-9c1e-4a5d-9b2e-2d7c3a1f0e11";
+    s->remote_user = "555012345678";
+    s->created = apr_time_from_sec(1750525000);
+    s->auth_time = apr_time_from_sec(1750524990);
+    s->expires = apr_time_from_sec(1750525000 + 12 * 3600);
+    s->aal = 3;
+    s->ial = 3;
+    s->acr = "AAL3_ANY";
+    s->id_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2ln";
+    s->env = apr_array_make(g_pool, 4, sizeof(cis2_kv_t));
+    kv_add(s->env, "CIS2_UID", "555012345678");
+    kv_add(s->env, "CIS2_NAME", "SMITH JANE Mrs");
+    kv_add(s->env, "CIS2_ROLES_JSON", "[{\"person_roleid\":\"1\"}]");
+    kv_add(s->env, "CIS2_EMPTY", "");
+    return s;
+}
+
+static void assert_str_or_null(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        ck_assert_ptr_eq(a, b);
+    }
+    else {
+        ck_assert_str_eq(a, b);
+    }
+}
+
+static void assert_session_eq(const cis2_session_t *a,
+                              const cis2_session_t *b)
+{
+    int i;
+
+    assert_str_or_null(a->client_id, b->client_id);
+    assert_str_or_null(a->sub, b->sub);
+    assert_str_or_null(a->sid, b->sid);
+    assert_str_or_null(a->remote_user, b->remote_user);
+    ck_assert_int_eq(a->created, b->created);
+    ck_assert_int_eq(a->auth_time, b->auth_time);
+    ck_assert_int_eq(a->expires, b->expires);
+    ck_assert_int_eq(a->aal, b->aal);
+    ck_assert_int_eq(a->ial, b->ial);
+    assert_str_or_null(a->acr, b->acr);
+    assert_str_or_null(a->id_token, b->id_token);
+    if (a->env == NULL || b->env == NULL) {
+        ck_assert_ptr_eq(a->env, b->env);
+        return;
+    }
+    ck_assert_int_eq(a->env->nelts, b->env->nelts);
+    for (i = 0; i < a->env->nelts; i++) {
+        assert_str_or_null(APR_ARRAY_IDX(a->env, i, cis2_kv_t).name,
+                           APR_ARRAY_IDX(b->env, i, cis2_kv_t).name);
+        assert_str_or_null(APR_ARRAY_IDX(a->env, i, cis2_kv_t).value,
+                           APR_ARRAY_IDX(b->env, i, cis2_kv_t).value);
+    }
+}
+
+static cis2_session_t *round_trip(const cis2_session_t *s)
+{
+    const char *buf;
+    apr_size_t len;
+    cis2_session_t *out = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, s, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_session_decode(&out, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    assert_session_eq(s, out);
+    return out;
+}
+
+/* Decode from a malloc'd copy of exactly len bytes: pool memory is carved
+ * from large blocks, so only a buffer of its own lets valgrind and ASan
+ * see a read one byte past the end. */
+static apr_status_t decode_exact(int pending, const char *buf, apr_size_t len,
+                                 const cis2_err_t **perr, void **pout)
+{
+    char *copy = malloc(len > 0 ? len : 1);
+    apr_status_t rv;
+
+    ck_assert_ptr_nonnull(copy);
+    if (len > 0) {
+        memcpy(copy, buf, len);
+    }
+    if (pending) {
+        rv = cis2_pending_decode((cis2_pending_t **)pout, copy, len, perr,
+                                 g_pool);
+    }
+    else {
+        rv = cis2_session_decode((cis2_session_t **)pout, copy, len, perr,
+                                 g_pool);
+    }
+    free(copy);
+    return rv;
+}
+
+/* ---- round trips --------------------------------------------------------- */
+
+START_TEST(session_round_trip)
+{
+    cis2_session_t *s = full_session();
+    cis2_session_t *out = round_trip(s);
+
+    /* decoded strings are copies in the pool, not views of the buffer */
+    ck_assert_ptr_ne(out->sub, s->sub);
+}
+END_TEST
+
+START_TEST(session_null_fields)
+{
+    cis2_session_t *s = apr_pcalloc(g_pool, sizeof(*s));
+
+    s->aal = -1;
+    s->ial = -1;
+    round_trip(s);
+    /* "" and NULL stay distinct; an empty env stays an empty array */
+    s->sub = "";
+    s->acr = "";
+    s->env = apr_array_make(g_pool, 1, sizeof(cis2_kv_t));
+    round_trip(s);
+    kv_add(s->env, "CIS2_X", NULL);
+    round_trip(s);
+    s->created = -1;
+    s->expires = APR_INT64_MAX;
+    s->auth_time = APR_INT64_MIN;
+    s->aal = APR_INT32_MAX;
+    s->ial = APR_INT32_MIN;
+    round_trip(s);
+}
+END_TEST
+
+START_TEST(session_40k_env)
+{
+    cis2_session_t *s = full_session();
+    char *big = apr_palloc(g_pool, 40 * 1024 + 1);
+    const char *buf;
+    apr_size_t len, i;
+
+    for (i = 0; i < 40 * 1024; i++) {
+        big[i] = (char)('A' + i % 26);
+    }
+    big[40 * 1024] = '\0';
+    kv_add(s->env, "CIS2_ROLES_JSON_BIG", big);
+    for (i = 0; i < 400; i++) {
+        kv_add(s->env, apr_psprintf(g_pool, "CIS2_CLAIM_X%d", (int)i),
+               apr_psprintf(g_pool, "%0100d", (int)i));
+    }
+    round_trip(s);
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, s, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_gt(len, 80 * 1024);
+}
+END_TEST
+
+START_TEST(session_too_large)
+{
+    cis2_session_t *s = full_session();
+    char *big = apr_palloc(g_pool, CIS2_MAX_SESSION + 1);
+    const char *buf;
+    apr_size_t len;
+    cis2_session_t *out;
+    const cis2_err_t *err = NULL;
+
+    memset(big, 'a', CIS2_MAX_SESSION);
+    big[CIS2_MAX_SESSION] = '\0';
+    s->id_token = big;
+    ck_assert_int_ne(cis2_session_encode(&buf, &len, s, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_TOO_LARGE);
+    ck_assert_int_ne(cis2_session_decode(&out, big, CIS2_MAX_SESSION + 1,
+                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_TOO_LARGE);
+    ck_assert_int_ne(cis2_session_encode(&buf, &len, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_ne(cis2_session_decode(&out, NULL, 0, &err, g_pool),
+                     APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(pending_round_trip)
+{
+    cis2_pending_t pl = {
+        "123456789012.apps.national", "binding-cookie-value", "n-0S6_WzA2Mj",
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "/app/page?x=1",
+        "AAL3_ANY", 0
+    };
+    cis2_pending_t empty = { NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+    cis2_pending_t *out = NULL;
+    const char *buf;
+    apr_size_t len;
+    const cis2_err_t *err = NULL;
+
+    pl.created = apr_time_from_sec(1750525000);
+    ck_assert_int_eq(cis2_pending_encode(&buf, &len, &pl, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_pending_decode(&out, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_str_eq(out->client_id, pl.client_id);
+    ck_assert_str_eq(out->binding, pl.binding);
+    ck_assert_str_eq(out->nonce, pl.nonce);
+    ck_assert_str_eq(out->code_verifier, pl.code_verifier);
+    ck_assert_str_eq(out->return_url, pl.return_url);
+    ck_assert_str_eq(out->acr_values, pl.acr_values);
+    ck_assert_int_eq(out->created, pl.created);
+
+    ck_assert_int_eq(cis2_pending_encode(&buf, &len, &empty, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_pending_decode(&out, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_ptr_null(out->client_id);
+    ck_assert_ptr_null(out->acr_values);
+    ck_assert_int_eq(out->created, 0);
+    ck_assert_int_ne(cis2_pending_encode(&buf, &len, NULL, &err, g_pool),
+                     APR_SUCCESS);
+}
+END_TEST
+
+/* ---- hostile buffers ----------------------------------------------------- */
+
+START_TEST(every_truncation_fails)
+{
+    const char *buf;
+    apr_size_t len, n;
+    cis2_session_t *s = NULL;
+    cis2_pending_t pl = { "c", "b", "n", "v", "/r", NULL, 42 }, *plo = NULL;
+    const cis2_err_t *err;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, full_session(), NULL,
+                                         g_pool), APR_SUCCESS);
+    for (n = 0; n < len; n++) {
+        err = NULL;
+        ck_assert_msg(decode_exact(0, buf, n, &err, (void **)&s)
+                      != APR_SUCCESS,
+                      "truncated to %d accepted", (int)n);
+        ck_assert_int_eq(err->code, CIS2_E_INVALID);
+        ck_assert_ptr_null(s);
+    }
+    /* one trailing byte is as wrong as one missing */
+    {
+        char *longer = apr_palloc(g_pool, len + 1);
+
+        memcpy(longer, buf, len);
+        longer[len] = 0;
+        ck_assert_int_ne(cis2_session_decode(&s, longer, len + 1, &err,
+                                             g_pool), APR_SUCCESS);
+    }
+
+    ck_assert_int_eq(cis2_pending_encode(&buf, &len, &pl, NULL, g_pool),
+                     APR_SUCCESS);
+    for (n = 0; n < len; n++) {
+        err = NULL;
+        ck_assert_int_ne(decode_exact(1, buf, n, &err, (void **)&plo),
+                         APR_SUCCESS);
+        ck_assert_int_eq(err->code, CIS2_E_INVALID);
+        ck_assert_ptr_null(plo);
+    }
+}
+END_TEST
+
+START_TEST(wrong_magic_and_version)
+{
+    const char *buf;
+    apr_size_t len;
+    char *copy;
+    cis2_session_t *s = NULL;
+    cis2_pending_t *pl = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, full_session(), NULL,
+                                         g_pool), APR_SUCCESS);
+    /* a session is not a pending login */
+    ck_assert_int_ne(cis2_pending_decode(&pl, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    copy = apr_pmemdup(g_pool, buf, len);
+    copy[0] = 'X';
+    ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
+                     APR_SUCCESS);
+    copy[0] = buf[0];
+    copy[3] = 2;
+    ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(err->detail, "version"));
+    copy[3] = buf[3];
+    ck_assert_int_eq(cis2_session_decode(&s, copy, len, &err, g_pool),
+                     APR_SUCCESS);
+}
+END_TEST
+
+/* offset of the first string's u32 length: magic(4) + flag(1) */
+#define FIRST_LEN_OFF 5
+
+START_TEST(lengths_counts_flags)
+{
+    cis2_session_t *in = apr_pcalloc(g_pool, sizeof(*in)), *s = NULL;
+    const char *buf;
+    apr_size_t len;
+    char *c;
+    const cis2_err_t *err = NULL;
+
+    in->client_id = "abc";
+    in->env = apr_array_make(g_pool, 1, sizeof(cis2_kv_t));
+    kv_add(in->env, "N", "V");
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
+                     APR_SUCCESS);
+    c = apr_pmemdup(g_pool, buf, len);
+
+    /* a length past the end */
+    c[FIRST_LEN_OFF] = (char)0xff;
+    c[FIRST_LEN_OFF + 1] = (char)0xff;
+    c[FIRST_LEN_OFF + 2] = (char)0xff;
+    c[FIRST_LEN_OFF + 3] = (char)0xff;
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    memcpy(c, buf, len);
+    c[FIRST_LEN_OFF + 3] = 4;             /* one byte too long */
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    memcpy(c, buf, len);
+
+    /* a NUL inside a string */
+    c[FIRST_LEN_OFF + 5] = '\0';
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    memcpy(c, buf, len);
+
+    /* a presence flag other than 0/1 */
+    c[4] = 2;
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    memcpy(c, buf, len);
+
+    /* an absurd env count: env is flag(1) count(4) then "N" and "V" as
+     * flag+len+1 each (12 bytes) at the end */
+    {
+        apr_size_t cnt = len - 12 - 4;
+
+        ck_assert_int_eq((unsigned char)c[cnt - 1], 1);
+        ck_assert_int_eq((unsigned char)c[cnt + 3], 1);
+        c[cnt] = (char)0xff;
+        c[cnt + 1] = (char)0xff;
+        c[cnt + 2] = (char)0xff;
+        c[cnt + 3] = (char)0xff;
+        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                         APR_SUCCESS);
+        c[cnt] = 0;
+        c[cnt + 1] = 0;
+        c[cnt + 2] = 0;
+        c[cnt + 3] = 2;                   /* says 2, holds 1 */
+        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                         APR_SUCCESS);
+        c[cnt + 3] = 0;                   /* says 0, holds 1: trailing */
+        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                         APR_SUCCESS);
+        c[cnt + 3] = 1;
+        ck_assert_int_eq(cis2_session_decode(&s, c, len, &err, g_pool),
+                         APR_SUCCESS);
+        c[cnt - 1] = 7;                   /* env flag neither 0 nor 1 */
+        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                         APR_SUCCESS);
+    }
+}
+END_TEST
+
+START_TEST(random_garbage)
+{
+    int i;
+
+    for (i = 0; i < 20000; i++) {
+        apr_size_t len = rnd() % 300, j;
+        char *b = apr_palloc(g_pool, len + 1);
+        cis2_session_t *s;
+        cis2_pending_t *pl;
+
+        for (j = 0; j < len; j++) {
+            b[j] = (char)rnd();
+        }
+        /* half the time give it a valid header so the fields get parsed */
+        if (len >= 4 && (i & 1)) {
+            memcpy(b, (i & 2) ? "C2S\x01" : "C2P\x01", 4);
+        }
+        (void)decode_exact(0, b, len, NULL, (void **)&s);
+        (void)decode_exact(1, b, len, NULL, (void **)&pl);
+    }
+}
+END_TEST
+
+START_TEST(random_mutations)
+{
+    const char *buf;
+    apr_size_t len;
+    int i, k;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, full_session(), NULL,
+                                         g_pool), APR_SUCCESS);
+    for (i = 0; i < 20000; i++) {
+        char *c = apr_pmemdup(g_pool, buf, len);
+        cis2_session_t *s = NULL;
+
+        for (k = 0; k < 1 + (int)(rnd() % 4); k++) {
+            c[rnd() % len] = (char)rnd();
+        }
+        if (decode_exact(0, c, len, NULL, (void **)&s) == APR_SUCCESS) {
+            /* whatever decoded is self-consistent: it encodes again */
+            const char *b2;
+            apr_size_t l2;
+
+            ck_assert_int_eq(cis2_session_encode(&b2, &l2, s, NULL, g_pool),
+                             APR_SUCCESS);
+        }
+    }
+}
+END_TEST
+
+Suite *cis2_test_suite(void)
+{
+    Suite *s = suite_create("session");
+    TCase *tc;
+
+    tc = tcase_create("codec");
+    cis2_test_fixture(tc);
+    tcase_add_test(tc, session_round_trip);
+    tcase_add_test(tc, session_null_fields);
+    tcase_add_test(tc, session_40k_env);
+    tcase_add_test(tc, session_too_large);
+    tcase_add_test(tc, pending_round_trip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("hostile");
+    cis2_test_fixture(tc);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, every_truncation_fails);
+    tcase_add_test(tc, wrong_magic_and_version);
+    tcase_add_test(tc, lengths_counts_flags);
+    tcase_add_test(tc, random_garbage);
+    tcase_add_test(tc, random_mutations);
+    suite_add_tcase(s, tc);
+    return s;
+}
