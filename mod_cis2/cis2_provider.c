@@ -378,8 +378,10 @@ apr_status_t cis2_provider_meta(const cis2_provider_meta_t **pmeta,
     }
 
     if (rv != APR_SUCCESS) {
-        cis2_log(CIS2_LOG_MARK, CIS2_LOG_ERR, rv, p,
-                 "provider metadata fetch from %s failed (%s): %s%s",
+        /* with nothing cached the caller reports the failure in its own
+         * line; a stale document served is only visible here */
+        cis2_log(CIS2_LOG_MARK, use ? CIS2_LOG_WARNING : CIS2_LOG_DEBUG, rv,
+                 p, "provider metadata fetch from %s failed (%s): %s%s",
                  prov->conf.metadata_url, cis2_err_name(e->code), e->detail,
                  use ? "; serving the cached document" : "");
         if (use == NULL) {
@@ -501,7 +503,8 @@ static apr_status_t jwks_get(gen_t **pg, cis2_provider_t *prov,
     }
 
     if (rv != APR_SUCCESS) {
-        cis2_log(CIS2_LOG_MARK, CIS2_LOG_ERR, rv, p,
+        /* the caller's verdict carries on in its own log line */
+        cis2_log(CIS2_LOG_MARK, CIS2_LOG_DEBUG, rv, p,
                  "JWKS fetch from %s failed (%s): %s", uri,
                  cis2_err_name(e->code), e->detail);
         if (lacking != NULL) {

@@ -27,9 +27,10 @@ static void core_log(void *baton, const char *file, int line,
                      cis2_log_level level, apr_status_t rv, apr_pool_t *p,
                      const char *msg)
 {
-    /* core lines carry no number; the glue's summary line does */
+    /* the core's own lines share this one number; a request's outcome has
+     * its own numbered line from the glue */
     ap_log_error(file, line, APLOG_MODULE_INDEX, (int)level, rv,
-                 ap_server_conf, "%s", msg);
+                 ap_server_conf, CIS2_LOGNO(00003) "%s", msg);
 }
 
 /* ---- configuration phase ----------------------------------------------- */
@@ -111,6 +112,9 @@ static void cis2_register_hooks(apr_pool_t *p)
     ap_hook_check_config(cis2_hook_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(cis2_hook_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(cis2_hook_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* forged identity headers go first, before any module reads them */
+    ap_hook_post_read_request(cis2_hook_post_read_request, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
     /* endpoints before any other module sees the request (mod_cache too) */
     ap_hook_quick_handler(cis2_hook_quick_handler, NULL, NULL,
                           APR_HOOK_FIRST);

@@ -6,7 +6,8 @@
  * headers. Without a session, a browser navigation starts a sign-in (302 to
  * CIS2) and anything else (XHR, fetch, POST, JSON clients) gets 401, so
  * scripts never loop through CIS2. Client-sent headers that look like ours
- * are removed on every protected request, whatever the outcome.
+ * are removed from every request of a server that uses mod_cis2, before
+ * any other module reads them (post_read_request).
  */
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -278,7 +279,20 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
     return HTTP_MOVED_TEMPORARILY;
 }
 
-/* ---- the hook -------------------------------------------------------------- */
+/* ---- the hooks ------------------------------------------------------------- */
+
+/* Forged identity headers go before anything else sees the request, on
+ * every path of a server that uses mod_cis2 — protected, `Require all
+ * granted` inside a cis2 location, or not protected at all — so a backend
+ * can never mistake them for ours (DESIGN.md §5). Subrequests and internal
+ * redirects share the already scrubbed headers. */
+int cis2_hook_post_read_request(request_rec *r)
+{
+    if (cis2_srv(r->server)->login != NULL) {
+        scrub_headers(r);
+    }
+    return DECLINED;
+}
 
 int cis2_hook_check_authn(request_rec *r)
 {
@@ -290,7 +304,6 @@ int cis2_hook_check_authn(request_rec *r)
     if (type == NULL || strcasecmp(type, CIS2_AUTH_TYPE) != 0) {
         return DECLINED;
     }
-    scrub_headers(r);
     sc = cis2_srv(r->server);
     if (sc->login == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00206)

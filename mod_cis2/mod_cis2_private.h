@@ -25,6 +25,7 @@ APLOG_USE_MODULE(cis2);
 #define CIS2_AUTH_TYPE "cis2"
 
 /* ---- mod_cis2_authn.c ---- */
+int cis2_hook_post_read_request(request_rec *r);
 int cis2_hook_check_authn(request_rec *r);
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type);
 

@@ -1,0 +1,105 @@
+"""`apache2 -t` (apachectl configtest) must refuse a broken mod_cis2
+configuration, with a CIS2-nnnnn numbered message naming the directive.
+A valid configuration must pass (the positive control)."""
+
+import os
+import tempfile
+
+import pytest
+
+import cis2test as T
+
+DUMMY_PROVIDER = {
+    "metadata_url": "http://127.0.0.1:9/op/.well-known/openid-configuration",
+    "client_id": "123456789012.apps.national",
+    "client_secret": "configtest-secret-0123456789abcdef",
+}
+
+
+def make(port_pool, directives=(), extra=""):
+    h = T.Httpd("configtest", port_pool.take(), DUMMY_PROVIDER,
+                directives=directives, extra=extra, pool=port_pool)
+    port_pool.give(h.port)
+    return h
+
+
+def test_valid_config_passes(port_pool):
+    p = make(port_pool).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Syntax OK" in p.stdout + p.stderr
+
+
+def test_secret_from_readable_file_passes(port_pool):
+    d = tempfile.mkdtemp(prefix="cis2-secret-")
+    path = os.path.join(d, "secret")
+    with open(path, "w") as f:
+        f.write("file-secret-0123456789abcdef\n")
+    os.chmod(path, 0o600)
+    p = make(port_pool, [f"CIS2ClientSecret file:{path}"]).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def assert_refused(p, directive):
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"configtest accepted it:\n{out}"
+    lines = [l for l in out.splitlines() if "CIS2-" in l and directive in l]
+    assert lines, (f"no CIS2-nnnnn message naming {directive}:\n{out}")
+    assert T.LOGNO_RE.search(lines[0]), lines[0]
+
+
+def test_missing_client_id(port_pool):
+    assert_refused(make(port_pool, ["-CIS2ClientID"]).configtest(), "CIS2ClientID")
+
+
+def test_missing_redirect_uri(port_pool):
+    assert_refused(make(port_pool, ["-CIS2RedirectURI"]).configtest(),
+                   "CIS2RedirectURI")
+
+
+def test_missing_client_secret(port_pool):
+    assert_refused(make(port_pool, ["-CIS2ClientSecret"]).configtest(),
+                   "CIS2ClientSecret")
+
+
+def test_unreadable_secret_file(port_pool):
+    assert_refused(make(port_pool, ["CIS2ClientSecret file:/nonexistent/cis2-secret"]).configtest(),
+                   "CIS2ClientSecret")
+
+
+def test_secret_file_leaks_nothing(port_pool):
+    """The refusal of an empty secret file names the directive; and no
+    configtest output ever prints a secret."""
+    d = tempfile.mkdtemp(prefix="cis2-secret-")
+    path = os.path.join(d, "secret")
+    open(path, "w").close()
+    p = make(port_pool, [f"CIS2ClientSecret file:{path}"]).configtest()
+    assert_refused(p, "CIS2ClientSecret")
+    ok = make(port_pool).configtest()
+    assert DUMMY_PROVIDER["client_secret"] not in ok.stdout + ok.stderr
+
+
+@pytest.mark.parametrize("uri", [
+    "not-a-url",
+    "/cis2/callback",
+    "ftp://127.0.0.1/cis2/callback",
+    "http://127.0.0.1:8080/cis2/callback#frag",
+    "http://user@127.0.0.1/cis2/callback",
+    "http://127.0.0.1:8080/cis2\\callback",
+], ids=["no-scheme", "relative", "ftp", "fragment", "userinfo", "backslash"])
+def test_malformed_redirect_uri(port_pool, uri):
+    assert_refused(make(port_pool, [f'CIS2RedirectURI "{uri}"']).configtest(),
+                   "CIS2RedirectURI")
+
+
+@pytest.mark.parametrize("line,directive", [
+    ("CIS2TokenEndpointAuth client_secret_jwt_bogus", "CIS2TokenEndpointAuth"),
+    ("CIS2IDTokenAlgs none", "CIS2IDTokenAlgs"),
+    ("CIS2IDTokenAlgs HS256", "CIS2IDTokenAlgs"),
+    ("CIS2HTTPTimeout abc", "CIS2HTTPTimeout"),
+    ("CIS2Environment moon", "CIS2Environment"),
+])
+def test_bad_values_refused(port_pool, line, directive):
+    p = make(port_pool, [line]).configtest()
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, f"configtest accepted {line!r}:\n{out}"
+    assert directive in out, out
