@@ -17,35 +17,7 @@
 
 /* ---- the backend interface ----------------------------------------------- */
 
-/* Every backend implements all of these; the public functions below have
- * already checked st, ns and key. */
-typedef struct cis2_store_ops_t {
-    const char *name;
-    apr_status_t (*get)(void *ctx, cis2_store_ns ns, const char *key,
-                        apr_time_t now, const char **pval, apr_size_t *plen,
-                        apr_time_t *pexpires, const cis2_err_t **perr,
-                        apr_pool_t *p);
-    apr_status_t (*put)(void *ctx, cis2_store_ns ns, const char *key,
-                        const char *val, apr_size_t len, apr_time_t expires,
-                        const cis2_err_t **perr, apr_pool_t *p);
-    apr_status_t (*take)(void *ctx, cis2_store_ns ns, const char *key,
-                         apr_time_t now, const char **pval, apr_size_t *plen,
-                         const cis2_err_t **perr, apr_pool_t *p);
-    apr_status_t (*del)(void *ctx, cis2_store_ns ns, const char *key,
-                        const cis2_err_t **perr, apr_pool_t *p);
-    apr_status_t (*touch)(void *ctx, cis2_store_ns ns, const char *key,
-                          apr_time_t now, apr_time_t expires,
-                          const cis2_err_t **perr, apr_pool_t *p);
-    apr_status_t (*add_once)(void *ctx, cis2_store_ns ns, const char *key,
-                             apr_time_t now, apr_time_t expires,
-                             const cis2_err_t **perr, apr_pool_t *p);
-    void (*stats)(void *ctx, cis2_store_stats_t *stats);
-} cis2_store_ops_t;
-
-struct cis2_store_t {
-    const cis2_store_ops_t *ops;
-    void *ctx;                  /* the backend's state */
-};
+#include "cis2_store_backend.h"
 
 /* ---- public entry points: check, then dispatch --------------------------- */
 
@@ -133,6 +105,55 @@ apr_status_t cis2_store_add_once(cis2_store_t *st, cis2_store_ns ns,
 
     return rv != APR_SUCCESS ? rv
         : st->ops->add_once(st->ctx, ns, key, now, expires, perr, p);
+}
+
+apr_status_t cis2_store_put_indexed(cis2_store_t *st, cis2_store_ns ns,
+                                    const char *key, const char *val,
+                                    apr_size_t len, apr_time_t expires,
+                                    const cis2_store_index_t *ix,
+                                    const cis2_err_t **perr, apr_pool_t *p)
+{
+    apr_status_t rv = check_call(st, ns, key, perr, p);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (st->ops->put_indexed == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CONFIG, "the %s store has no "
+                            "secondary indexes", st->ops->name);
+    }
+    return st->ops->put_indexed(st->ctx, ns, key, val, len, expires, ix,
+                                perr, p);
+}
+
+apr_status_t cis2_store_delete_indexed(cis2_store_t *st, cis2_store_ns ns,
+                                       cis2_store_index_kind kind,
+                                       const char *value,
+                                       apr_time_t not_after, int *pcount,
+                                       const cis2_err_t **perr,
+                                       apr_pool_t *p)
+{
+    apr_status_t rv = check_call(st, ns, value, perr, p);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (st->ops->delete_indexed == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CONFIG, "the %s store has no "
+                            "secondary indexes", st->ops->name);
+    }
+    return st->ops->delete_indexed(st->ctx, ns, kind, value, not_after,
+                                   pcount, perr, p);
+}
+
+cis2_store_t *cis2_store_make(const cis2_store_ops_t *ops, void *ctx,
+                              apr_pool_t *p)
+{
+    cis2_store_t *st = apr_pcalloc(p, sizeof(*st));
+
+    st->ops = ops;
+    st->ctx = ctx;
+    return st;
 }
 
 void cis2_store_get_stats(cis2_store_t *st, cis2_store_stats_t *stats)
@@ -309,8 +330,14 @@ static void shm_stats(void *ctx, cis2_store_stats_t *stats)
 }
 
 static const cis2_store_ops_t shm_ops = {
-    "shm", shm_get, shm_put, shm_take, shm_del, shm_touch, shm_add_once,
-    shm_stats
+    .name = "shm",
+    .get = shm_get,
+    .put = shm_put,
+    .take = shm_take,
+    .del = shm_del,
+    .touch = shm_touch,
+    .add_once = shm_add_once,
+    .stats = shm_stats,
 };
 
 _Static_assert((int)CIS2_NS__COUNT == CIS2_SHM_NS_COUNT,
@@ -322,7 +349,6 @@ apr_status_t cis2_store_shm_create(cis2_store_t **pst, void *base,
                                    const cis2_err_t **perr, apr_pool_t *p)
 {
     shm_ctx_t *c = apr_pcalloc(p, sizeof(*c));
-    cis2_store_t *st;
     apr_status_t rv;
 
     rv = format ? cis2_shm_format(&c->shm, base, size, NULL, perr, p)
@@ -332,9 +358,6 @@ apr_status_t cis2_store_shm_create(cis2_store_t **pst, void *base,
     }
     c->size = size;
     c->mutex = mutex;
-    st = apr_pcalloc(p, sizeof(*st));
-    st->ops = &shm_ops;
-    st->ctx = c;
-    *pst = st;
+    *pst = cis2_store_make(&shm_ops, c, p);
     return APR_SUCCESS;
 }

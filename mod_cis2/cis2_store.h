@@ -72,6 +72,40 @@ apr_status_t cis2_store_add_once(cis2_store_t *st, cis2_store_ns ns,
                                  apr_time_t expires,
                                  const cis2_err_t **perr, apr_pool_t *p);
 
+/* ---- secondary indexes (back-channel logout, DESIGN.md §4) ---- */
+
+/** What a session entry is indexed under: CIS2's `sid` and the user's
+ *  `sub`, and the login time, so that a logout token can end exactly the
+ *  sessions it names and none started after it was issued. */
+typedef struct cis2_store_index_t {
+    const char *sid;          /* CIS2 session id; NULL = not indexed */
+    const char *sub;          /* user; NULL = not indexed */
+    apr_time_t created;       /* login time of the entry */
+} cis2_store_index_t;
+
+typedef enum cis2_store_index_kind {
+    CIS2_INDEX_SID = 0,
+    CIS2_INDEX_SUB
+} cis2_store_index_kind;
+
+/** cis2_store_put plus index entries (replacing any the key had). */
+apr_status_t cis2_store_put_indexed(cis2_store_t *st, cis2_store_ns ns,
+                                    const char *key, const char *val,
+                                    apr_size_t len, apr_time_t expires,
+                                    const cis2_store_index_t *ix,
+                                    const cis2_err_t **perr, apr_pool_t *p);
+
+/** Delete every live entry of `ns` whose index `kind` equals `value` and
+ *  whose `created` is at or before `not_after` (a logout token's iat plus
+ *  skew: a token cannot end a session begun after it was issued).
+ *  *pcount (may be NULL) receives how many were deleted; none is success. */
+apr_status_t cis2_store_delete_indexed(cis2_store_t *st, cis2_store_ns ns,
+                                       cis2_store_index_kind kind,
+                                       const char *value,
+                                       apr_time_t not_after, int *pcount,
+                                       const cis2_err_t **perr,
+                                       apr_pool_t *p);
+
 void cis2_store_get_stats(cis2_store_t *st, cis2_store_stats_t *stats);
 
 /* ---- the shared-memory backend ---- */

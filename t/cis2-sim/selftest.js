@@ -404,7 +404,7 @@ async function run() {
   // private_key_jwt
   const a3 = await authorize(new Browser(), PKJWT, { user: 'nurse' });
   const badAud = await token(PKJWT, a3.params.code, a3.verifier, { aud: ISSUER });
-  check(badAud.status === 401 && badAud.body.error === 'invalid_client', 'client assertion aud must be the token endpoint', badAud);
+  check(badAud.status === 401 && badAud.body.error === 'invalid_client' && badAud.body.error_description === 'JWT is not valid', 'client assertion aud must be the token endpoint', badAud);
   const pk = await token(PKJWT, a3.params.code, a3.verifier);
   check(pk.status === 200 && pk.body.id_token, 'private_key_jwt token exchange', pk.body);
 
@@ -433,6 +433,35 @@ async function run() {
   const f2 = await token(POST, a4.params.code, a4.verifier);
   check(f2.status === 200, 'fault is one-shot; code still usable', f2.status);
 
+  await admin('fault', { endpoint: 'jwks', delay_ms: 300 });
+  let t1 = Date.now();
+  const slow = await getJson(`${ISSUER}/connect/jwk_uri`);
+  check(slow.status === 200 && Date.now() - t1 >= 280, 'slow-but-working fault');
+  await admin('fault', { endpoint: 'discovery', drop: true });
+  const dropped = await fetch(`${ISSUER}/.well-known/openid-configuration`).then(() => 'answered', () => 'dropped');
+  check(dropped === 'dropped', 'dropped connection fault');
+  await admin('fault', { endpoint: 'userinfo', status: 200, body: '<html>garbage', content_type: 'text/html', times: 0 });
+  const g1 = await fetch(`${ISSUER}/userinfo`).then((x) => x.text());
+  const g2 = await fetch(`${ISSUER}/userinfo`).then((x) => x.text());
+  check(g1 === '<html>garbage' && g2 === g1, 'persistent fault (times 0)');
+  await admin('fault', { endpoint: 'userinfo', clear: true });
+  const cleared = await getJson(`${ISSUER}/userinfo`);
+  check(cleared.status >= 400 && cleared.body?.error, 'fault cleared', cleared);
+
+  await admin('next-token', { sign_with: 'none', id_token: { nonce: null } });
+  const nn = await fullLogin(new Browser(), POST, { user: 'nurse' });
+  check(nn.idt.header.alg === 'none' && nn.t.body.id_token.endsWith('.') && !('nonce' in nn.idt.payload), 'alg none + claim removal');
+  await admin('next-token', { sign_with: 'hs256', token_response: { token_type: 'mac' } });
+  const hs = await fullLogin(new Browser(), POST, { user: 'nurse' });
+  const [hh, hp, hsig] = hs.t.body.id_token.split('.');
+  check(hs.idt.header.alg === 'HS256' && hs.t.body.token_type === 'mac'
+    && crypto.createHmac('sha256', POST.client_secret).update(`${hh}.${hp}`).digest('base64url') === hsig, 'HS256 with the client secret');
+  await admin('next-login', { acr: 'AAL1_USERPASS', selected_roleid: null, amr: ['USERPASS'] });
+  const k2 = await fullLogin(new Browser(), POST, { user: 'doctor', scope: 'openid selectedrole' });
+  check(k2.idt.payload.acr === 'AAL1_USERPASS' && !('selected_roleid' in k2.idt.payload) && k2.idt.payload.amr[0] === 'USERPASS', 'next-login acr/amr/selected_roleid');
+  t1 = (await getJson(`${origin}/_sim/state`)).body;
+  check(t1.logins.length > 5 && t1.logins.at(-1).user === 'doctor' && t1.logins.at(-1).client_id === POST.client_id, 'state lists logins');
+
   // back-channel logout through RP-initiated logout at endSession
   const b5 = new Browser();
   const lo = await fullLogin(b5, POST, { user: 'doctor' });
@@ -456,11 +485,18 @@ async function run() {
   const after = await authorize(b5, POST, { user: 'doctor', prompt: null, expectPicker: true });
   check(after.params.code, 'after logout the picker is shown again');
 
-  // back-channel logout from the admin endpoint
+  // back-channel logout from the admin endpoint ends the CIS2 session too
+  const b6 = new Browser();
+  const nl = await fullLogin(b6, POST, { user: 'noroles' });
   logoutTokens.length = 0;
-  const bl = await admin('backchannel-logout', { user: 'nurse', client_id: POST.client_id });
-  check(bl.status === 200 && bl.body.deliveries.length === 1 && bl.body.deliveries[0].status === 200 && logoutTokens.length === 1,
-    'admin back-channel logout delivered', bl.body);
+  const bl = await admin('backchannel-logout', { user: 'noroles' });
+  check(bl.status === 200 && bl.body.deliveries.length === 1 && bl.body.deliveries[0].status === 200 && logoutTokens.length === 1
+    && decode(logoutTokens[0].form.logout_token).payload.sid === nl.idt.payload.sid, 'admin back-channel logout delivered', bl.body);
+  await authorize(b6, POST, { user: 'noroles', prompt: null, expectPicker: true });
+
+  // errors go back to the RP without iss
+  const none = await authorize(new Browser(), POST, { user: 'nurse', prompt: 'none' });
+  check(none.params.error === 'login_required' && none.params.state === none.state && !('iss' in none.params), 'prompt=none error redirect', none.params);
 
   // key rotation: new key signs, old stays published
   const oldKid = keys[0].kid;

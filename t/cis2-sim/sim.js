@@ -571,6 +571,9 @@ async function cis2Shape(ctx, next) {
     }
   } else if (route === 'token' && ctx.body && typeof ctx.body === 'object') {
     if (ctx.body.error === 'invalid_grant') ctx.body.error_description = INVALID_GRANT_TEXT;
+    if (ctx.body.error === 'invalid_client' && ctx.oidc.params?.client_assertion) {
+      ctx.body.error_description = 'JWT is not valid';
+    }
     if (ctx.status === 200 && ctx.body.id_token) {
       const knob = sim.nextToken;
       if (knob) {
