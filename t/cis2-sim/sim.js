@@ -56,11 +56,11 @@ const MAX_LOG = 200;
 
 // ---------------------------------------------------------------- command line
 
-function usage(msg) {
+function usage(msg, code = 2) {
   if (msg) process.stderr.write(`cis2-sim: ${msg}\n`);
   process.stderr.write('usage: node sim.js --port <p> --clients <clients.json> [--users <users.json>]'
     + ' [--host 127.0.0.1] [--keys <jwks.json>] [--extra-key]\n');
-  process.exit(2);
+  process.exit(code);
 }
 
 let opts;
@@ -79,7 +79,7 @@ try {
 } catch (err) {
   usage(err.message);
 }
-if (opts.help) usage();
+if (opts.help) usage('', 0);
 if (opts.port === undefined || !/^\d+$/.test(opts.port) || Number(opts.port) > 65535) {
   usage('--port <0-65535> is required');
 }
