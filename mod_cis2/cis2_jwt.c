@@ -476,7 +476,8 @@ apr_status_t cis2_jwt_check_id_token(const json_t *claims,
 
 /* An optional short printable string claim: 1 and *pv when present and
  * valid, 0 when absent, -1 when present but unusable. */
-static int get_short_str(const json_t *c, const char *name, const char **pv)
+static int get_short_str(const json_t *c, const char *name, const char **pv,
+                         apr_pool_t *p)
 {
     const json_t *v = json_object_get(c, name);
     size_t n;
@@ -493,7 +494,7 @@ static int get_short_str(const json_t *c, const char *name, const char **pv)
         || strlen(json_string_value(v)) != n) {
         return -1;
     }
-    *pv = json_string_value(v);
+    *pv = apr_pstrmemdup(p, json_string_value(v), n);
     return 1;
 }
 
@@ -571,12 +572,12 @@ apr_status_t cis2_jwt_check_logout_token(cis2_logout_claims_t **plc,
                             "logout token carries a nonce");
     }
     /* step 5: sub and/or sid */
-    r = get_short_str(claims, "sub", &lc->sub);
+    r = get_short_str(claims, "sub", &lc->sub, p);
     if (r < 0) {
         return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
                             "sub is not a short printable string");
     }
-    r = get_short_str(claims, "sid", &lc->sid);
+    r = get_short_str(claims, "sid", &lc->sid, p);
     if (r < 0) {
         return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
                             "sid is not a short printable string");
@@ -585,7 +586,7 @@ apr_status_t cis2_jwt_check_logout_token(cis2_logout_claims_t **plc,
         return cis2_err_set(perr, p, CIS2_E_CLAIM_MISSING,
                             "logout token has neither sub nor sid");
     }
-    r = get_short_str(claims, "jti", &lc->jti);
+    r = get_short_str(claims, "jti", &lc->jti, p);
     if (r < 0) {
         return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
                             "jti is not a short printable string");
