@@ -131,6 +131,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     apr_size_t len;
     cis2_pending_t *pl;
     cis2_session_t *s;
+    cis2_store_index_t ix;
     apr_time_t now = apr_time_now(), expires;
 
     if (r->method_number != M_GET) {
@@ -189,10 +190,15 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     /* the store entry's expiry tells when the session was last seen
      * (mod_cis2_authn.c, find_session): always now + the store's idle */
     expires = now + cis2_srv_store_idle(sc);
+    /* indexed by CIS2's sid and the user's sub (scoped to our client), so
+     * a back-channel logout token finds exactly its sessions */
+    ix.sid = index_value(r->pool, sc->client_id, s->sid);
+    ix.sub = index_value(r->pool, sc->client_id, s->sub);
+    ix.created = s->created;
     if (sid == NULL
         || cis2_session_encode(&buf, &len, s, &err, r->pool) != APR_SUCCESS
-        || cis2_store_put(st, CIS2_NS_SESSION, sid, buf, len, expires, &err,
-                          r->pool) != APR_SUCCESS) {
+        || cis2_store_put_indexed(st, CIS2_NS_SESSION, sid, buf, len, expires,
+                                  &ix, &err, r->pool) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00305)
                       "cannot store the new session (ref=%s): %s", ref,
                       err ? err->detail : "random generator failed");
