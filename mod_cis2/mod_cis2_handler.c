@@ -135,7 +135,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     apr_time_t now = apr_time_now(), expires;
 
     if (r->method_number != M_GET) {
-        r->allowed = AP_METHOD_BIT << M_GET;
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (cis2_oidc_parse_callback(&cb, r->args ? r->args : "", &err, r->pool)
@@ -289,7 +289,7 @@ static int handle_logout(request_rec *r, cis2_srv_conf *sc)
     cis2_cookie_attrs_t ca;
 
     if (r->method_number != M_GET && r->method_number != M_POST) {
-        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     target = logout_return(r, sc);
@@ -408,7 +408,8 @@ static int handle_backchannel_logout(request_rec *r, cis2_srv_conf *sc)
     apr_status_t rv;
 
     if (r->method_number != M_POST) {
-        r->allowed = AP_METHOD_BIT << M_POST;
+        /* make_allow() reads the method list, not r->allowed */
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (ctype == NULL
