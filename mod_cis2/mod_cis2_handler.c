@@ -415,7 +415,7 @@ static int handle_backchannel_logout(request_rec *r, cis2_srv_conf *sc)
     if (ctype == NULL
         || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0
         || (ctype[33] != '\0' && ctype[33] != ';' && ctype[33] != ' ')) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00407)
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00412)
                       "back-channel logout refused: not a form POST");
         return bcl_answer(r, HTTP_BAD_REQUEST);
     }
