@@ -68,16 +68,20 @@ static apr_status_t exchange_code(cis2_token_response_t **ptok,
                                   const cis2_err_t **perr, apr_pool_t *p)
 {
     cis2_http_response_t *resp;
-    const char *body;
+    const char *body, *assertion = NULL;
     int basic = c->auth_method == CIS2_AUTH_SECRET_BASIC;
 
-    if (c->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT) {
-        return cis2_err_set(perr, p, CIS2_E_CONFIG,
-                            "private_key_jwt is not available yet");
+    if (c->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT
+        && cis2_assertion_sign(&assertion, c->assertion_key,
+                               c->assertion_alg, c->client_id,
+                               meta->token_endpoint, apr_time_now(),
+                               apr_time_from_sec(300), perr, p)
+           != APR_SUCCESS) {
+        return APR_EGENERAL;
     }
     body = cis2_oidc_token_body(p, c->auth_method, code, c->redirect_uri,
                                 c->client_id, c->client_secret,
-                                pl->code_verifier, NULL);
+                                pl->code_verifier, assertion);
     if (cis2_http_post_form(&resp, &c->http, meta->token_endpoint, body,
                             basic ? c->client_id : NULL,
                             basic ? c->client_secret : NULL,

@@ -15,12 +15,15 @@
 #include "cis2_oidc.h"
 #include "cis2_session.h"
 #include "cis2_claims.h"
+#include "cis2_assertion.h"
 
 typedef struct cis2_login_conf_t {
     cis2_provider_t *provider;
     const char *client_id;
     const char *client_secret;           /* secret methods */
     cis2_client_auth auth_method;
+    const cis2_rp_key_t *assertion_key;  /* private_key_jwt: signing key */
+    const char *assertion_alg;           /* private_key_jwt: RS256|RS512 */
     const char *redirect_uri;
     const char *scope;
     const char *acr_values;              /* NULL = not sent */

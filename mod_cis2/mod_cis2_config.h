@@ -38,6 +38,7 @@
 #define CIS2_DEFAULT_STATE_TIMEOUT apr_time_from_sec(10 * 60)
 #define CIS2_DEFAULT_STORE_SIZE ((apr_size_t)64 * 1024 * 1024)
 #define CIS2_DEFAULT_DEFAULT_URL "/"
+#define CIS2_DEFAULT_ASSERTION_ALG "RS512"
 
 typedef enum cis2_pass_as {
     CIS2_PASS_ENV = 1,
@@ -78,14 +79,29 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    /* private_key_jwt (issue #3) */
+    cis2_rp_key_t *assertion_key;   /* CIS2PrivateKeyFile */
+    cis2_rp_key_t *previous_key;    /* CIS2PreviousKeyFile */
+    const char *assertion_alg;      /* CIS2ClientAssertionAlg */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
     const char *logout_path;        /* <dir of redirect path>/logout */
+    const char *jwks_path;          /* <dir>/jwks (private_key_jwt keys) */
+    const char *jwks_json;          /* the public JWKS served there */
+    const char *change_role_path;   /* <dir>/change-role */
 } cis2_srv_conf;
+
+typedef enum cis2_authz_roles {
+    CIS2_AUTHZ_SELECTED = 1,        /* Require cis2-*: the selected role */
+    CIS2_AUTHZ_ANY = 2              /* ... any of the user's roles */
+} cis2_authz_roles;
 
 typedef struct cis2_dir_conf {
     int pass_as;                    /* CIS2PassClaimsAs */
+    int required_aal;               /* CIS2RequiredAAL in a <Location>:
+                                       step-up; UNSET = the server's */
+    int authz_roles;                /* CIS2AuthzRoles */
 } cis2_dir_conf;
 
 extern const command_rec cis2_cmds[];
@@ -128,5 +144,9 @@ apr_interval_time_t cis2_srv_state_timeout(const cis2_srv_conf *sc);
 const char *cis2_srv_default_url(const cis2_srv_conf *sc);
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc);
 int cis2_dir_pass_as(const cis2_dir_conf *dc);
+int cis2_dir_authz_roles(const cis2_dir_conf *dc);
+/** The AAL a request needs: the <Location>'s CIS2RequiredAAL if set, else
+ *  the server's (-1 = none). */
+int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc);
 
 #endif /* MOD_CIS2_CONFIG_H */

@@ -249,5 +249,8 @@ int cis2_hook_quick_handler(request_rec *r, int lookup_uri)
     if (strcmp(path, sc->logout_path) == 0) {
         return handle_logout(r, sc);
     }
+    if (sc->jwks_path != NULL && strcmp(path, sc->jwks_path) == 0) {
+        return cis2_profile_jwks(r, sc);
+    }
     return DECLINED;
 }

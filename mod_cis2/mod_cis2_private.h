@@ -32,6 +32,10 @@ int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type);
 /* ---- mod_cis2_handler.c: module endpoints, answered before auth ---- */
 int cis2_hook_quick_handler(request_rec *r, int lookup_uri);
 
+/* ---- mod_cis2_profile.c: CIS2-profile endpoints (JWKS, change role) ---- */
+struct cis2_srv_conf;
+int cis2_profile_jwks(request_rec *r, struct cis2_srv_conf *sc);
+
 /* ---- mod_cis2_page.c: the pages mod_cis2 sends itself ---- */
 
 /** Send a complete HTML page with `status` (never reflecting request data:

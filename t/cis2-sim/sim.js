@@ -856,6 +856,14 @@ async function handleAdmin(req, res, name) {
       case 'rotate-keys':
         await rotateKeys(body.keep_old !== false);
         break;
+      case 'expire-client-jwks': {
+        // The cached copy of a private_key_jwt client's jwks_uri goes stale now, as it does
+        // at CIS2 (ForgeRock refetches on an unknown kid at most once a minute).
+        const client = await provider.Client.find(String(body.client_id));
+        if (!client?.jwksUri) throw new Error(`no client ${body.client_id} with a jwks_uri`);
+        client.asymmetricKeyStore.freshUntil = 0;
+        break;
+      }
       default:
         sendJson(res, 404, { error: `no admin endpoint ${name}` });
         return;
