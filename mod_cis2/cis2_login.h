@@ -51,6 +51,30 @@ apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
                               const char *return_url, apr_time_t now,
                               const cis2_err_t **perr, apr_pool_t *p);
 
+/** What a sign-in asks beyond the configuration (step-up, change role). */
+typedef struct cis2_login_opts_t {
+    const char *acr_values;    /* replaces the configured acr_values */
+    int required_aal;          /* the callback also requires this (-1 none) */
+    int flags;                 /* CIS2_PENDING_*; CHANGE_ROLE forces
+                                  prompt=login and the changedrole scope */
+} cis2_login_opts_t;
+
+/** cis2_login_begin with options (o may be NULL). */
+apr_status_t cis2_login_begin_opts(const char **pstate, cis2_pending_t **ppl,
+                                   const char **pauth_url,
+                                   const cis2_login_conf_t *c,
+                                   const cis2_login_opts_t *o,
+                                   const char *binding,
+                                   const char *return_url, apr_time_t now,
+                                   const cis2_err_t **perr, apr_pool_t *p);
+
+/** The scope of a change-role sign-in: the configured scope with
+ *  `selectedrole` replaced by `changedrole` (added when absent). */
+const char *cis2_login_change_role_scope(apr_pool_t *p, const char *scope);
+
+/** The acr_values to ask for when a sign-in must reach `aal`. */
+const char *cis2_login_acr_for_aal(int aal);
+
 /** Complete a sign-in for a pending record already taken from the store
  *  and checked against the browser binding: exchange `code`, verify the ID
  *  token (signature by kid, iss, aud/azp, exp/iat with skew, nonce),

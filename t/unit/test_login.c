@@ -422,6 +422,20 @@ START_TEST(op_down_is_a_transport_error)
 }
 END_TEST
 
+START_TEST(change_role_scope)
+{
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool,
+                     "openid profile selectedrole nationalrbacaccess"),
+                     "openid profile nationalrbacaccess changedrole");
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool, "openid"),
+                     "openid changedrole");
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool,
+                     "openid changedrole"), "openid changedrole");
+    ck_assert_str_eq(cis2_login_acr_for_aal(3), "AAL3_ANY");
+    ck_assert_str_eq(cis2_login_acr_for_aal(2), "AAL2_OR_AAL3_ANY");
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("login");
@@ -429,6 +443,7 @@ Suite *cis2_test_suite(void)
 
     cis2_test_fixture(tc);
     tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, change_role_scope);
     tcase_add_test(tc, begin_builds_the_authorization_request);
     tcase_add_test(tc, good_login_with_secret_post);
     tcase_add_test(tc, token_request_carries_verifier_and_secret);
