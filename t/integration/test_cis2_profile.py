@@ -360,3 +360,47 @@ def test_change_role_return_must_be_local(roles_site):
     r = s.get(trace.callback_url, allow_redirects=False, timeout=20)
     assert r.status_code == 302
     assert "evil" not in r.headers["Location"]
+
+
+# ---------------------------------------------------------------- environments
+
+REALM = "/openam/oauth2/realms/root/realms/NHSIdentity/realms/Healthcare"
+ENVIRONMENTS = {
+    "integration": "am.nhsint.auth-ptl.cis2.spineservices.nhs.uk",
+    "deployment": "am.nhsdep.auth-ptl.cis2.spineservices.nhs.uk",
+    "live": "am.nhsidentity.spineservices.nhs.uk",
+}
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_environment_issuer_is_exact(httpd_factory, sim, env):
+    """CIS2Environment sets the issuer byte for byte (":443" included, as
+    CIS2.md §1): with the simulator's document in its place the module
+    refuses it, quoting the exact expected issuer; CIS2Issuer overrides."""
+    host = ENVIRONMENTS[env]
+    h = httpd_factory(directives=[f"CIS2Environment {env}"])
+    h.expect_log(r"CIS2-00204", r"CIS2-00003")
+    start = h.log_size()
+    r = T.start_login(T.new_session(), h.url("/app/app.cgi"))
+    assert r.status_code == 502
+    assert h.wait_log(re.escape(f"does not match 'https://{host}:443{REALM}'"),
+                      start)
+    h2 = httpd_factory(directives=[f"CIS2Environment {env}",
+                                   f"CIS2Issuer {sim.issuer}"])
+    env_ = T.app_env(T.login(T.new_session(), h2.url("/app/app.cgi"), "nurse"))
+    assert env_["REMOTE_USER"] == SIM_USERS["nurse"].sub
+
+
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_environment_discovery_url(httpd_factory, env):
+    """Without CIS2ProviderMetadataURL the module fetches the environment's
+    discovery document (CIS2.md §1: no ":443" needed there)."""
+    host = ENVIRONMENTS[env]
+    h = httpd_factory(directives=["-CIS2ProviderMetadataURL",
+                                  f"CIS2Environment {env}",
+                                  "CIS2HTTPTimeout 1 2"])
+    h.expect_log(r"CIS2-00204", r"CIS2-00003")
+    start = h.log_size()
+    T.start_login(T.new_session(), h.url("/app/app.cgi"))
+    assert h.wait_log(re.escape(f"fetching provider metadata from https://{host}"
+                                f"{REALM}/.well-known/openid-configuration"), start)
