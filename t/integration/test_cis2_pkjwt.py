@@ -198,3 +198,59 @@ def test_configtest_refuses_public_key_as_current(httpd_factory, tmp_path):
 def test_no_jwks_endpoint_without_keys(httpd):
     r = requests.get(httpd.url("/cis2/jwks"), timeout=10)
     assert r.status_code == 404
+
+
+# ---------------------------------------------------------------- signed UserInfo
+
+@pytest.fixture(scope="module")
+def signed_ui():
+    """A private simulator with a client registered for signed UserInfo
+    (CIS2.md §6: JWT, no aud)."""
+    d = tempfile.mkdtemp(prefix="cis2-sui-")
+    os.chmod(d, 0o755)
+    port = T.free_port()
+    clients = [{"client_id": "signedui.apps.national",
+                "client_secret": "s3cret-signedui-0123456789abcdef",
+                "redirect_uris": [T.redirect_uri(port)],
+                "token_endpoint_auth_method": "client_secret_post",
+                "id_token_signed_response_alg": "RS256",
+                "userinfo_signed_response_alg": "RS256"}]
+    with open(os.path.join(d, "clients.json"), "w") as f:
+        json.dump(clients, f)
+    sim = T.Sim(T.free_port(), os.path.join(d, "clients.json")).start()
+    prov = {"metadata_url": sim.discovery_url,
+            "client_id": "signedui.apps.national",
+            "client_secret": "s3cret-signedui-0123456789abcdef"}
+    h = T.Httpd("signed-userinfo", port, prov).start()
+    yield sim, h
+    h.stop()
+    sim.stop()
+
+
+def test_signed_userinfo_verified(signed_ui):
+    sim, h = signed_ui
+    u = next(u for u in T.sim_users() if u.login == "doctor")
+    env = T.app_env(T.login(T.new_session(), h.url("/app/app.cgi"), u.login))
+    # names and roles come from UserInfo: the signed one was accepted
+    assert env["CIS2_FAMILY_NAME"] == u.claim("family_name")
+    assert len(env["CIS2_ROLES"].split(",")) == len(u.roles)
+
+
+@pytest.mark.parametrize("knob,why", [
+    ({"sign_with": "rogue"}, "bad_signature"),
+    ({"sub": "999999999999"}, "sub_mismatch"),
+    ({"iss": "https://elsewhere.example/"}, "bad_iss"),
+], ids=["bad-signature", "other-sub", "other-iss"])
+def test_signed_userinfo_tampered_refused(signed_ui, knob, why):
+    sim, h = signed_ui
+    r = requests.post(f"http://127.0.0.1:{sim.port}/_sim/next-userinfo",
+                      json=knob, timeout=10)
+    assert r.status_code == 200
+    h.expect_log(r"CIS2-00304")
+    start = h.log_size()
+    r = T.login(T.new_session(), h.url("/app/app.cgi"), "nurse",
+                follow_final=False)
+    T.assert_error_page(h, r, 401, start)
+    assert why in h.read_log(start), h.read_log(start)[-600:]
+    assert not [c for c in T.set_cookie_headers(r) if c.startswith("cis2_session=")
+                and not c.startswith("cis2_session=;")]
