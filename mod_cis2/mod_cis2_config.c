@@ -808,8 +808,12 @@ static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
                                          : CIS2_DEFAULT_ASSERTION_ALG;
     c->redirect_uri = sc->redirect_uri;
     c->scope = sc->scope ? sc->scope : CIS2_DEFAULT_SCOPE;
-    c->acr_values = sc->acr_values == NULL ? CIS2_DEFAULT_ACR
-                    : *sc->acr_values ? sc->acr_values : NULL;
+    /* default acr_values follow the site's AAL (CIS2.md §8): AAL3_ANY,
+     * or AAL2_OR_AAL3_ANY for a site that accepts AAL2 */
+    c->acr_values = sc->acr_values != NULL
+                    ? (*sc->acr_values ? sc->acr_values : NULL)
+                    : (sc->required_aal == 1 || sc->required_aal == 2)
+                      ? cis2_login_acr_for_aal(2) : CIS2_DEFAULT_ACR;
     c->prompt = sc->prompt == NULL ? CIS2_DEFAULT_PROMPT
                 : *sc->prompt ? sc->prompt : NULL;
     c->max_age = sc->max_age >= 0 ? sc->max_age : -1;
