@@ -432,3 +432,82 @@ def test_acr_default_follows_required_aal(httpd_factory):
     h = httpd_factory(directives=["CIS2RequiredAAL 2", "CIS2ACRValues AAL2_ANY"])
     q = auth_params(T.start_login(T.new_session(), h.url("/app/app.cgi")))
     assert q["acr_values"] == "AAL2_ANY"
+
+
+# ---------------------------------------------------------------- 60 roles
+
+@pytest.fixture(scope="module")
+def bigroles(tmp_path_factory):
+    """A private simulator whose extra user holds 60 roles with 20 activity
+    codes each (~50 KB of role claims), next to the stock users."""
+    import os
+    d = tmp_path_factory.mktemp("bigroles")
+    os.chmod(str(d), 0o755)
+    users = T.load_users()
+    roles = []
+    for i in range(60):
+        roles.append({
+            "person_orgid": f"5559{i:08d}", "person_roleid": f"5558{i:08d}",
+            "org_code": f"R{i:02d}",
+            "role_name": '"Clinical":"Clinical Provision":"Role %d"' % i,
+            "role_code": f"S8000:G8000:R80{i:02d}",
+            "activities": [f"Activity {i}-{j}" for j in range(20)],
+            "activity_codes": [f"B{i:02d}{j:02d}" for j in range(20)],
+            "workgroups": ["Team"], "workgroups_codes": [f"5556{i:08d}"],
+            "aow": ['"A":"B":"C"'], "aow_codes": ["P0010:Q0050:T0210"]})
+    users.append({"id": "bigroles", "uid": "555099999999", "title": "Dr",
+                  "given_name": "Big", "family_name": "Roles",
+                  "name": "ROLES Big Dr", "email": "big.roles@nhs.net",
+                  "aal": "3", "ial": "3", "amr": ["N3_SMARTCARD"],
+                  "orgs": [{"org_code": f"R{i:02d}", "org_name": f"TRUST {i}",
+                            "person_orgid": f"5559{i:08d}"} for i in range(60)],
+                  "roles": roles})
+    upath = d / "users.json"
+    upath.write_text(json.dumps(users))
+    port = T.free_port()
+    secret = "s3cret-bigroles-0123456789abcdef"
+    cpath = d / "clients.json"
+    cpath.write_text(json.dumps([{
+        "client_id": "bigroles.apps.national", "client_secret": secret,
+        "redirect_uris": [T.redirect_uri(port)],
+        "token_endpoint_auth_method": "client_secret_post"}]))
+    sim = T.Sim(T.free_port(), str(cpath), str(upath)).start()
+    prov = {"metadata_url": sim.discovery_url,
+            "client_id": "bigroles.apps.national", "client_secret": secret}
+    h = T.Httpd("bigroles", port, prov, directives=[SCOPE], extra="""
+<Location /app/app.cgi/r59>
+    CIS2AuthzRoles any
+    Require cis2-role S8000:G8000:R8059
+</Location>
+<Location /app/app.cgi/act>
+    Require cis2-activity B5519
+</Location>""").start()
+    yield h, roles
+    h.stop()
+    sim.stop()
+
+
+def test_sixty_roles(bigroles):
+    h, roles = bigroles
+    s = T.new_session()
+    env = T.app_env(T.login(s, h.url("/app/app.cgi"), "bigroles",
+                            form_extra={"role": roles[55]["person_roleid"]}))
+    assert len(env["CIS2_ROLES"].split(",")) == 60
+    assert len(env["CIS2_ROLES_JSON"]) > 40000
+    assert env["CIS2_ROLE_ID"] == roles[55]["person_roleid"]
+    assert env["CIS2_ACTIVITY_CODES"].split(",") == roles[55]["activity_codes"]
+    assert env["CIS2_ORG_NAME"] == "TRUST 55"
+    assert T.app_env(s.get(h.url("/app/app.cgi/r59"), timeout=20))["REMOTE_USER"]
+    assert T.app_env(s.get(h.url("/app/app.cgi/act"), timeout=20))["REMOTE_USER"]
+    # change to role 0: the activity rule (role 55's B5519) now refuses
+    r = s.get(h.url("/cis2/change-role?return=/app/app.cgi"),
+              allow_redirects=False, timeout=20)
+    trace = T.LoginTrace()
+    T.pick_user_at_op(s, urllib.parse.urljoin(r.url, r.headers["Location"]),
+                      "bigroles", trace, form_extra={"role": roles[0]["person_roleid"]})
+    assert s.get(trace.callback_url, allow_redirects=False, timeout=20).status_code == 302
+    assert T.app_env(s.get(h.url("/app/app.cgi"), timeout=20))["CIS2_ROLE_ID"] == \
+        roles[0]["person_roleid"]
+    h.expect_log(r"AH01631")
+    assert s.get(h.url("/app/app.cgi/act"), allow_redirects=False,
+                 timeout=20).status_code == 403
