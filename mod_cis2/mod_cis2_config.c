@@ -440,11 +440,20 @@ static const char *set_level(cmd_parms *cmd, void *dc, const char *v)
         *field = CIS2_OFF;
         return NULL;
     }
-    if (strlen(v) != 1 || v[0] < '1' || v[0] > '3') {
-        return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
-                            "level (1, 2, 3) or 'off'", cmd->cmd->name, v);
+    /* "3" or, as CIS2 names the levels, "AAL3" / "IAL3" */
+    {
+        const char *d = v;
+
+        if (strncasecmp(v, "AAL", 3) == 0 || strncasecmp(v, "IAL", 3) == 0) {
+            d = v + 3;
+        }
+        if (strlen(d) != 1 || d[0] < '1' || d[0] > '3') {
+            return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
+                                "level (1, 2, 3) or 'off'", cmd->cmd->name,
+                                v);
+        }
+        *field = d[0] - '0';
     }
-    *field = v[0] - '0';
     return NULL;
 }
 

@@ -426,7 +426,7 @@ def test_conformance_doc_names_real_tests():
 def test_acr_default_follows_required_aal(httpd_factory):
     """CIS2.md §8: AAL3_ANY by default; an AAL2 site asks AAL2_OR_AAL3_ANY
     without having to say so; an explicit CIS2ACRValues wins."""
-    h = httpd_factory(directives=["CIS2RequiredAAL 2"])
+    h = httpd_factory(directives=["CIS2RequiredAAL AAL2"])   # CIS2's spelling
     q = auth_params(T.start_login(T.new_session(), h.url("/app/app.cgi")))
     assert q["acr_values"] == "AAL2_OR_AAL3_ANY"
     h = httpd_factory(directives=["CIS2RequiredAAL 2", "CIS2ACRValues AAL2_ANY"])
