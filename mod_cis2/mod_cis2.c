@@ -122,6 +122,8 @@ static void cis2_register_hooks(apr_pool_t *p)
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(cis2_hook_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
+    /* Require cis2-role/-activity/-org/-aal/-claim (issue #3) */
+    cis2_authz_register(p);
 }
 
 /* not AP_DECLARE_MODULE: mod_cis2_private.h already says APLOG_USE_MODULE */

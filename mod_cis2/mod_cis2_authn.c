@@ -184,6 +184,12 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
     return s;
 }
 
+cis2_session_t *cis2_authn_find_session(request_rec *r, cis2_srv_conf *sc,
+                                        const char **psid)
+{
+    return find_session(r, sc, psid);
+}
+
 /* ---- no session ---------------------------------------------------------- */
 
 static int header_has(const char *h, const char *token)
@@ -306,6 +312,14 @@ static void track_pending(request_rec *r, cis2_srv_conf *sc,
 
 static int start_login(request_rec *r, cis2_srv_conf *sc)
 {
+    return cis2_authn_start_login(r, sc, NULL, return_url(r, sc));
+}
+
+/* A sign-in that asks for more than the configuration (step-up, change
+ * role: o != NULL), coming back to `back` (already validated). */
+int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
+                           const cis2_login_opts_t *o, const char *back)
+{
     cis2_store_t *st = cis2_glue_store_get();
     const char *cookie = apr_table_get(r->headers_in, "Cookie");
     const char *binding = NULL, *state, *url, *buf, *ref;
@@ -327,8 +341,8 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
         binding = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
     }
     if (binding == NULL
-        || cis2_login_begin(&state, &pl, &url, sc->login, binding,
-                            return_url(r, sc), now, &err, r->pool)
+        || cis2_login_begin_opts(&state, &pl, &url, sc->login, o, binding,
+                                 back, now, &err, r->pool)
            != APR_SUCCESS
         || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
         || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
@@ -361,6 +375,29 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
     return HTTP_MOVED_TEMPORARILY;
 }
 
+/* A navigation without a good enough session: a plain sign-in, or a
+ * step-up when this location needs a higher AAL than the site's sign-in
+ * asks for (the callback then checks that level). A lower session `s` is
+ * kept until the new sign-in replaces it. */
+static int start_login_for(request_rec *r, cis2_srv_conf *sc, int need,
+                           const cis2_session_t *s)
+{
+    cis2_login_opts_t o;
+
+    if (need <= sc->login->required_aal) {
+        return start_login(r, sc);
+    }
+    memset(&o, 0, sizeof(o));
+    o.acr_values = cis2_login_acr_for_aal(need);
+    o.required_aal = need;
+    o.flags = CIS2_PENDING_STEP_UP;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00503)
+                  "step-up: %s needs AAL%d, session %s; signing in again",
+                  r->uri, need, s ? apr_psprintf(r->pool, "has AAL%d", s->aal)
+                                  : "absent");
+    return cis2_authn_start_login(r, sc, &o, return_url(r, sc));
+}
+
 /* ---- the hooks ------------------------------------------------------------- */
 
 /* Forged identity headers go before anything else sees the request, on
@@ -382,6 +419,7 @@ int cis2_hook_check_authn(request_rec *r)
     cis2_srv_conf *sc;
     cis2_session_t *s;
     const char *sid;
+    int need;
 
     if (type == NULL || strcasecmp(type, CIS2_AUTH_TYPE) != 0) {
         return DECLINED;
@@ -399,10 +437,28 @@ int cis2_hook_check_authn(request_rec *r)
         r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
         return OK;
     }
+    need = cis2_dir_required_aal(cis2_dir(r), sc);
     s = find_session(r, sc, &sid);
-    if (s != NULL) {
+    if (s != NULL && (need < 0 || s->aal >= need)) {
         export_session(r, s, cis2_dir_pass_as(cis2_dir(r)));
+        cis2_authz_set_session(r, s);
         return OK;
+    }
+    if (s != NULL) {
+        /* a session below this location's AAL: step up (CIS2.md §8) */
+        if (r->main != NULL) {
+            return HTTP_UNAUTHORIZED;
+        }
+        if (!is_navigation(r)) {
+            /* a script cannot follow a sign-in */
+            cis2_page_send_json(r, HTTP_FORBIDDEN,
+                                "{\"error\":\"insufficient_aal\","
+                                "\"error_description\":\"This needs a "
+                                "stronger NHS CIS2 sign-in; open the page "
+                                "in the browser.\"}\n");
+            return DONE;
+        }
+        return start_login_for(r, sc, need, s);
     }
     switch (cis2_dir_unauth_action(cis2_dir(r))) {
     case CIS2_UNAUTH_PASS:
@@ -426,7 +482,7 @@ int cis2_hook_check_authn(request_rec *r)
         break;
     default:
         if (r->main == NULL && is_navigation(r)) {
-            return start_login(r, sc);
+            return start_login_for(r, sc, need, NULL);
         }
         break;
     }
@@ -435,6 +491,12 @@ int cis2_hook_check_authn(request_rec *r)
 
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type)
 {
-    /* authz refused an authenticated user: nothing to add to the 401/403 */
-    return strcasecmp(auth_type, CIS2_AUTH_TYPE) == 0 ? OK : DECLINED;
+    if (strcasecmp(auth_type, CIS2_AUTH_TYPE) != 0) {
+        return DECLINED;
+    }
+    /* authz refused a signed-in user: a 403 page naming the requirement */
+    if (r->user != NULL) {
+        cis2_authz_denied(r);
+    }
+    return OK;
 }

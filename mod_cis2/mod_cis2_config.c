@@ -128,6 +128,9 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->dir_max_duration_max =
         add->dir_max_duration_max > base->dir_max_duration_max
         ? add->dir_max_duration_max : base->dir_max_duration_max;
+    sc->assertion_key = CIS2_PICK_PTR(add, base, assertion_key);
+    sc->previous_key = CIS2_PICK_PTR(add, base, previous_key);
+    sc->assertion_alg = CIS2_PICK_PTR(add, base, assertion_alg);
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
     return sc;
@@ -141,6 +144,8 @@ void *cis2_dir_conf_create(apr_pool_t *p, char *dir)
     dc->inactivity = CIS2_UNSET;
     dc->max_duration = CIS2_UNSET;
     dc->unauth_action = CIS2_UNSET;
+    dc->required_aal = CIS2_UNSET;
+    dc->authz_roles = CIS2_UNSET;
     return dc;
 }
 
@@ -153,6 +158,8 @@ void *cis2_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     dc->inactivity = CIS2_PICK_INT(add, base, inactivity);
     dc->max_duration = CIS2_PICK_INT(add, base, max_duration);
     dc->unauth_action = CIS2_PICK_INT(add, base, unauth_action);
+    dc->required_aal = CIS2_PICK_INT(add, base, required_aal);
+    dc->authz_roles = CIS2_PICK_INT(add, base, authz_roles);
     return dc;
 }
 
@@ -281,6 +288,20 @@ int cis2_dir_unauth_action(const cis2_dir_conf *dc)
 {
     return dc->unauth_action != CIS2_UNSET ? dc->unauth_action
                                            : CIS2_UNAUTH_AUTH;
+}
+
+int cis2_dir_authz_roles(const cis2_dir_conf *dc)
+{
+    return dc->authz_roles != CIS2_UNSET ? dc->authz_roles
+                                         : CIS2_AUTHZ_SELECTED;
+}
+
+int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc)
+{
+    if (dc != NULL && dc->required_aal != CIS2_UNSET) {
+        return dc->required_aal == CIS2_OFF ? -1 : dc->required_aal;
+    }
+    return sc->login != NULL ? sc->login->required_aal : -1;
 }
 
 /* ---- directive setters --------------------------------------------------- */
@@ -447,10 +468,14 @@ static const char *set_auth_method(cmd_parms *cmd, void *dc, const char *v)
     else if (strcmp(v, "client_secret_basic") == 0) {
         sc->auth_method = CIS2_AUTH_SECRET_BASIC;
     }
+    else if (strcmp(v, "private_key_jwt") == 0) {
+        sc->auth_method = CIS2_AUTH_PRIVATE_KEY_JWT;
+    }
     else {
         return apr_psprintf(cmd->pool, "CIS2-00107: %s: '%s' is not "
-                            "supported; use client_secret_post or "
-                            "client_secret_basic", cmd->cmd->name, v);
+                            "supported; use client_secret_post, "
+                            "client_secret_basic or private_key_jwt",
+                            cmd->cmd->name, v);
     }
     return NULL;
 }
@@ -504,11 +529,20 @@ static const char *set_level(cmd_parms *cmd, void *dc, const char *v)
         *field = CIS2_OFF;
         return NULL;
     }
-    if (strlen(v) != 1 || v[0] < '1' || v[0] > '3') {
-        return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
-                            "level (1, 2, 3) or 'off'", cmd->cmd->name, v);
+    /* "3" or, as CIS2 names the levels, "AAL3" / "IAL3" */
+    {
+        const char *d = v;
+
+        if (strncasecmp(v, "AAL", 3) == 0 || strncasecmp(v, "IAL", 3) == 0) {
+            d = v + 3;
+        }
+        if (strlen(d) != 1 || d[0] < '1' || d[0] > '3') {
+            return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
+                                "level (1, 2, 3) or 'off'", cmd->cmd->name,
+                                v);
+        }
+        *field = d[0] - '0';
     }
-    *field = v[0] - '0';
     return NULL;
 }
 
@@ -755,6 +789,85 @@ static const char *set_post_logout_uri(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
+/* CIS2PrivateKeyFile / CIS2PreviousKeyFile path [kid]: loaded now, so
+ * configtest catches a wrong path or key (issue #3, CIS2.md §9). */
+static const char *set_key_file(cmd_parms *cmd, void *dc, const char *path,
+                                const char *kid)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+    int previous = cmd->info != NULL;
+    const cis2_err_t *err = NULL;
+    cis2_rp_key_t *key;
+    const char *full = ap_server_root_relative(cmd->pool, path);
+
+    if (full == NULL || cis2_rp_key_load_file(&key, full, kid, &err,
+                                              cmd->pool) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00150: %s: %s", cmd->cmd->name,
+                            err ? err->detail : "invalid path");
+    }
+    if (!previous && !cis2_rp_key_can_sign(key)) {
+        return apr_psprintf(cmd->pool, "CIS2-00151: %s: %s holds a public "
+                            "key; the current key must be the private key "
+                            "(PEM, unencrypted)", cmd->cmd->name, full);
+    }
+    if (previous) {
+        sc->previous_key = key;
+    }
+    else {
+        sc->assertion_key = key;
+    }
+    return NULL;
+}
+
+static const char *set_assertion_alg(cmd_parms *cmd, void *dc, const char *v)
+{
+    if (!cis2_assertion_alg_ok(v)) {
+        return apr_psprintf(cmd->pool, "CIS2-00152: %s: '%s' is not RS256 or "
+                            "RS512 (the algorithms CIS2 registers)",
+                            cmd->cmd->name, v);
+    }
+    SRV(cmd)->assertion_alg = v;
+    return NULL;
+}
+
+/* CIS2RequiredAAL: at server level the sign-in requirement; inside a
+ * <Location>/<Directory> a step-up requirement for that part of the site. */
+static const char *set_required_aal(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+    const char *msg;
+    int saved;
+
+    if (cmd->path == NULL) {
+        return set_level(cmd, dcv, v);
+    }
+    /* parse with the server setter's rules, then move the value */
+    saved = SRV(cmd)->required_aal;
+    msg = set_level(cmd, dcv, v);
+    if (msg == NULL) {
+        dc->required_aal = SRV(cmd)->required_aal;
+    }
+    SRV(cmd)->required_aal = saved;
+    return msg;
+}
+
+static const char *set_authz_roles(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+
+    if (strcasecmp(v, "selected") == 0) {
+        dc->authz_roles = CIS2_AUTHZ_SELECTED;
+    }
+    else if (strcasecmp(v, "any") == 0) {
+        dc->authz_roles = CIS2_AUTHZ_ANY;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "CIS2-00153: %s: use selected or any",
+                            cmd->cmd->name);
+    }
+    return NULL;
+}
+
 #define OFFSET(f) ((void *)APR_OFFSETOF(cis2_srv_conf, f))
 
 const command_rec cis2_cmds[] = {
@@ -785,9 +898,9 @@ const command_rec cis2_cmds[] = {
     AP_INIT_TAKE1("CIS2MaxAuthAge", set_duration_or_off,
                   OFFSET(max_auth_age), RSRC_CONF,
                   "Oldest auth_time accepted at the callback; default 300s"),
-    AP_INIT_TAKE1("CIS2RequiredAAL", set_level, OFFSET(required_aal),
-                  RSRC_CONF, "Lowest authentication assurance level; "
-                  "default 3"),
+    AP_INIT_TAKE1("CIS2RequiredAAL", set_required_aal, OFFSET(required_aal),
+                  RSRC_CONF | ACCESS_CONF, "Lowest authentication assurance "
+                  "level; default 3 (in a <Location>: step-up)"),
     AP_INIT_TAKE1("CIS2RequiredIAL", set_level, OFFSET(required_ial),
                   RSRC_CONF, "Lowest identity assurance level; default 3"),
     AP_INIT_ITERATE("CIS2IDTokenAlgs", set_algs, NULL, RSRC_CONF,
@@ -845,6 +958,19 @@ const command_rec cis2_cmds[] = {
     AP_INIT_TAKE1("CIS2UnauthAction", set_unauth_action, NULL,
                   RSRC_CONF | ACCESS_CONF, "Without a session: auth "
                   "(default: browsers sign in, scripts get 401), 401, pass"),
+    /* private_key_jwt and national RBAC authorization (issue #3) */
+    AP_INIT_TAKE12("CIS2PrivateKeyFile", set_key_file, NULL, RSRC_CONF,
+                   "PEM private key for private_key_jwt [kid]; default kid "
+                   "the RFC 7638 thumbprint"),
+    AP_INIT_TAKE12("CIS2PreviousKeyFile", set_key_file, (void *)1, RSRC_CONF,
+                   "PEM key (private or public) still published in the JWKS "
+                   "during a rollover [kid]"),
+    AP_INIT_TAKE1("CIS2ClientAssertionAlg", set_assertion_alg, NULL,
+                  RSRC_CONF, "RS256 or RS512; default "
+                  CIS2_DEFAULT_ASSERTION_ALG),
+    AP_INIT_TAKE1("CIS2AuthzRoles", set_authz_roles, NULL, OR_AUTHCFG,
+                  "Require cis2-* rules look at the selected role (default) "
+                  "or any role"),
     { NULL }
 };
 
@@ -875,7 +1001,15 @@ int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
                      "client id registered with CIS2", where);
         problems++;
     }
-    if (sc->client_secret == NULL) {
+    if (sc->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT) {
+        if (sc->assertion_key == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00500)
+                         "CIS2TokenEndpointAuth private_key_jwt needs "
+                         "CIS2PrivateKeyFile for server %s", where);
+            problems++;
+        }
+    }
+    else if (sc->client_secret == NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00121)
                      "CIS2ClientSecret is missing for server %s: set it "
                      "(preferably as file:/path readable only by root)",
@@ -945,10 +1079,17 @@ static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
     c->client_secret = sc->client_secret;
     c->auth_method = sc->auth_method != CIS2_UNSET ? sc->auth_method
                                                    : CIS2_AUTH_SECRET_POST;
+    c->assertion_key = sc->assertion_key;
+    c->assertion_alg = sc->assertion_alg ? sc->assertion_alg
+                                         : CIS2_DEFAULT_ASSERTION_ALG;
     c->redirect_uri = sc->redirect_uri;
     c->scope = sc->scope ? sc->scope : CIS2_DEFAULT_SCOPE;
-    c->acr_values = sc->acr_values == NULL ? CIS2_DEFAULT_ACR
-                    : *sc->acr_values ? sc->acr_values : NULL;
+    /* default acr_values follow the site's AAL (CIS2.md §8): AAL3_ANY,
+     * or AAL2_OR_AAL3_ANY for a site that accepts AAL2 */
+    c->acr_values = sc->acr_values != NULL
+                    ? (*sc->acr_values ? sc->acr_values : NULL)
+                    : (sc->required_aal == 1 || sc->required_aal == 2)
+                      ? cis2_login_acr_for_aal(2) : CIS2_DEFAULT_ACR;
     c->prompt = sc->prompt == NULL ? CIS2_DEFAULT_PROMPT
                 : *sc->prompt ? sc->prompt : NULL;
     c->max_age = sc->max_age >= 0 ? sc->max_age : -1;
@@ -993,6 +1134,13 @@ apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf)
                                         - sc->redirect->path));
         sc->logout_path = apr_pstrcat(pconf, dir, "/logout", NULL);
         sc->bcl_path = apr_pstrcat(pconf, dir, "/backchannel-logout", NULL);
+        sc->change_role_path = apr_pstrcat(pconf, dir, "/change-role", NULL);
+        if (sc->assertion_key != NULL || sc->previous_key != NULL) {
+            sc->jwks_path = apr_pstrcat(pconf, dir, "/jwks", NULL);
+            sc->jwks_json = cis2_assertion_jwks(pconf, sc->assertion_key,
+                                                sc->previous_key,
+                                                sc->login->assertion_alg);
+        }
     }
     return APR_SUCCESS;
 }

@@ -42,6 +42,7 @@
 #define CIS2_DEFAULT_SAME_SITE "Lax"
 /* a logout token's iat may be this old (plus CIS2ClockSkew): CIS2.md §11 */
 #define CIS2_LOGOUT_TOKEN_MAX_AGE apr_time_from_sec(300)
+#define CIS2_DEFAULT_ASSERTION_ALG "RS512"
 
 typedef enum cis2_pass_as {
     CIS2_PASS_ENV = 1,
@@ -100,18 +101,33 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t dir_inactivity_max, dir_max_duration_max;
     /* and the shortest location inactivity timeout (0 = none) */
     apr_interval_time_t dir_inactivity_min;
+    /* private_key_jwt (issue #3) */
+    cis2_rp_key_t *assertion_key;   /* CIS2PrivateKeyFile */
+    cis2_rp_key_t *previous_key;    /* CIS2PreviousKeyFile */
+    const char *assertion_alg;      /* CIS2ClientAssertionAlg */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
     const char *logout_path;        /* <dir of redirect path>/logout */
     const char *bcl_path;           /* <dir>/backchannel-logout */
+    const char *jwks_path;          /* <dir>/jwks (private_key_jwt keys) */
+    const char *jwks_json;          /* the public JWKS served there */
+    const char *change_role_path;   /* <dir>/change-role */
 } cis2_srv_conf;
+
+typedef enum cis2_authz_roles {
+    CIS2_AUTHZ_SELECTED = 1,        /* Require cis2-*: the selected role */
+    CIS2_AUTHZ_ANY = 2              /* ... any of the user's roles */
+} cis2_authz_roles;
 
 typedef struct cis2_dir_conf {
     int pass_as;                    /* CIS2PassClaimsAs */
     apr_interval_time_t inactivity; /* CIS2SessionInactivityTimeout here */
     apr_interval_time_t max_duration; /* CIS2SessionMaxDuration here */
     int unauth_action;              /* CIS2UnauthAction */
+    int required_aal;               /* CIS2RequiredAAL in a <Location>:
+                                       step-up; UNSET = the server's */
+    int authz_roles;                /* CIS2AuthzRoles */
 } cis2_dir_conf;
 
 extern const command_rec cis2_cmds[];
@@ -173,5 +189,9 @@ apr_interval_time_t cis2_req_inactivity(const cis2_srv_conf *sc,
 apr_interval_time_t cis2_req_max_duration(const cis2_srv_conf *sc,
                                           const cis2_dir_conf *dc);
 int cis2_dir_unauth_action(const cis2_dir_conf *dc);
+int cis2_dir_authz_roles(const cis2_dir_conf *dc);
+/** The AAL a request needs: the <Location>'s CIS2RequiredAAL if set, else
+ *  the server's (-1 = none). */
+int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc);
 
 #endif /* MOD_CIS2_CONFIG_H */

@@ -184,6 +184,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
                       cis2_err_name(err->code));
         return login_failed(r, sc, ref, err);
     }
+    cis2_profile_after_login(r, sc, pl, s);   /* change role: keep state */
 
     /* a NEW session id on every login (no fixation); the old one ends */
     sid = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
@@ -510,6 +511,12 @@ int cis2_hook_quick_handler(request_rec *r, int lookup_uri)
     }
     if (strcmp(path, sc->bcl_path) == 0) {
         return handle_backchannel_logout(r, sc);
+    }
+    if (sc->jwks_path != NULL && strcmp(path, sc->jwks_path) == 0) {
+        return cis2_profile_jwks(r, sc);
+    }
+    if (strcmp(path, sc->change_role_path) == 0) {
+        return cis2_profile_change_role(r, sc);
     }
     return DECLINED;
 }

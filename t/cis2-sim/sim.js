@@ -301,6 +301,7 @@ if (!Array.isArray(clientsIn)) usage('clients file must be a JSON array');
 const PASSTHROUGH = [
   'client_secret', 'client_name', 'redirect_uris', 'post_logout_redirect_uris', 'jwks_uri', 'jwks',
   'backchannel_logout_uri', 'backchannel_logout_session_required', 'token_endpoint_auth_signing_alg',
+  'userinfo_signed_response_alg',
 ];
 const clients = clientsIn.map((c) => {
   const m = {
@@ -389,6 +390,7 @@ function buildProvider(issuer) {
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'RS512'],
+      userinfoSigningAlgValues: ['RS256', 'RS512'],
       clientAuthSigningAlgValues: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'HS256', 'HS384', 'HS512'],
     },
     claims: {
@@ -423,6 +425,7 @@ function buildProvider(issuer) {
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       userinfo: { enabled: true },
+      jwtUserinfo: { enabled: true }, // clients registered with userinfo_signed_response_alg
       pushedAuthorizationRequests: { enabled: false },
       resourceIndicators: { enabled: false },
       dPoP: { enabled: false },
@@ -608,6 +611,16 @@ async function cis2Shape(ctx, next) {
       sim.nextUserinfo = null;
       applyOverrides(ctx.body, knob.claims || knob);
     }
+  } else if (route === 'userinfo' && ctx.status === 200 && typeof ctx.body === 'string') {
+    // Signed UserInfo: CIS2's has no aud (CIS2.md §6); re-signed after the knob's overrides.
+    const { header, payload } = decodeJws(ctx.body);
+    delete payload.aud;
+    const knob = sim.nextUserinfo || {};
+    sim.nextUserinfo = null;
+    const { sign_with: signWith, claims, ...rest } = knob;
+    applyOverrides(payload, claims || rest);
+    ctx.body = signJws(header, payload, signWith);
+    ctx.type = 'application/jwt; charset=utf-8';
   }
 }
 
@@ -856,6 +869,14 @@ async function handleAdmin(req, res, name) {
       case 'rotate-keys':
         await rotateKeys(body.keep_old !== false);
         break;
+      case 'expire-client-jwks': {
+        // The cached copy of a private_key_jwt client's jwks_uri goes stale now, as it does
+        // at CIS2 (ForgeRock refetches on an unknown kid at most once a minute).
+        const client = await provider.Client.find(String(body.client_id));
+        if (!client?.jwksUri) throw new Error(`no client ${body.client_id} with a jwks_uri`);
+        client.asymmetricKeyStore.freshUntil = 0;
+        break;
+      }
       default:
         sendJson(res, 404, { error: `no admin endpoint ${name}` });
         return;
