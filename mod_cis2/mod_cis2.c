@@ -92,6 +92,9 @@ static int cis2_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (cis2_srv_prepare(s, pconf) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (cis2_status_post_config(pconf, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(00002)
                  "mod_cis2 %s ready", CIS2_VERSION);
     return OK;
@@ -122,6 +125,9 @@ static void cis2_register_hooks(apr_pool_t *p)
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(cis2_hook_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
+    /* the status page: routed after authz (so Require protects it) */
+    ap_hook_fixups(cis2_hook_status_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(cis2_hook_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 /* not AP_DECLARE_MODULE: mod_cis2_private.h already says APLOG_USE_MODULE */

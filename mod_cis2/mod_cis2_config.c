@@ -107,6 +107,7 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->max_duration = CIS2_PICK_INT(add, base, max_duration);
     sc->state_timeout = CIS2_PICK_INT(add, base, state_timeout);
     sc->default_url = CIS2_PICK_PTR(add, base, default_url);
+    sc->status_path = CIS2_PICK_PTR(add, base, status_path);
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
     return sc;
@@ -187,6 +188,15 @@ const char *cis2_srv_default_url(const cis2_srv_conf *sc)
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
 {
     return sc->store_size ? sc->store_size : CIS2_DEFAULT_STORE_SIZE;
+}
+
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc)
+{
+    const cis2_environment *env = sc->environment
+                                  ? find_environment(sc->environment) : NULL;
+
+    return sc->metadata_url ? sc->metadata_url
+                            : env ? env->metadata_url : NULL;
 }
 
 int cis2_dir_pass_as(const cis2_dir_conf *dc)
@@ -583,6 +593,9 @@ const command_rec cis2_cmds[] = {
                   "after logout; default /"),
     AP_INIT_TAKE1("CIS2SessionStoreSize", set_store_size, NULL, RSRC_CONF,
                   "Shared memory for sessions (global); default 64M"),
+    AP_INIT_TAKE1("CIS2StatusPath", set_local_path, OFFSET(status_path),
+                  RSRC_CONF, "Local path of the status page (protect it "
+                  "with Require); default none"),
     /* per directory */
     AP_INIT_TAKE1("CIS2PassClaimsAs", set_pass_as, NULL, OR_AUTHCFG,
                   "environment (default), headers or both"),

@@ -78,6 +78,7 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    const char *status_path;        /* CIS2StatusPath; NULL = no page */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
@@ -128,5 +129,8 @@ apr_interval_time_t cis2_srv_state_timeout(const cis2_srv_conf *sc);
 const char *cis2_srv_default_url(const cis2_srv_conf *sc);
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc);
 int cis2_dir_pass_as(const cis2_dir_conf *dc);
+/** The discovery URL in force (CIS2ProviderMetadataURL, else the
+ *  environment's), or NULL. */
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc);
 
 #endif /* MOD_CIS2_CONFIG_H */

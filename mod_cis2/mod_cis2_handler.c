@@ -126,6 +126,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00300)
                       "bad callback request (ref=%s): %s (%s)", ref,
                       err->detail, cis2_err_name(err->code));
+        cis2_status_refused(err->code, "CIS2-00300", ref);
         return bad_callback(r, sc, ref, "The sign-in response was not valid. "
                             "Please sign in again.");
     }
@@ -136,6 +137,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00301)
                       "callback for an unknown, expired or used sign-in "
                       "(ref=%s): %s", ref, cis2_err_name(err->code));
+        cis2_status_refused(CIS2_E_STATE, "CIS2-00301", ref);
         return bad_callback(r, sc, ref, "This sign-in link has expired or has "
                             "already been used (for example after using the "
                             "back button). Please sign in again.");
@@ -146,6 +148,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         || !cis2_ct_streq(binding, pl->binding)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00302)
                       "callback not bound to this browser (ref=%s)", ref);
+        cis2_status_refused(CIS2_E_STATE, "CIS2-00302", ref);
         return bad_callback(r, sc, ref, "This sign-in was started in another "
                             "browser or has expired. Please sign in again.");
     }
@@ -153,6 +156,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00303)
                       "CIS2 returned error '%s' to the callback (ref=%s)",
                       cb->error, ref);
+        cis2_status_refused(CIS2_E_OP_ERROR, "CIS2-00303", ref);
         return bad_callback(r, sc, ref, "NHS CIS2 did not sign you in. You may "
                             "have cancelled, or your account may not be "
                             "allowed to use this service.");
@@ -165,6 +169,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
                       : APLOG_ERR, 0, r, CIS2_LOGNO(00304)
                       "sign-in refused (ref=%s): %s (%s)", ref, err->detail,
                       cis2_err_name(err->code));
+        cis2_status_refused(err->code, "CIS2-00304", ref);
         return login_failed(r, sc, ref, err);
     }
 
@@ -181,6 +186,8 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00305)
                       "cannot store the new session (ref=%s): %s", ref,
                       err ? err->detail : "random generator failed");
+        cis2_status_refused(err ? err->code : CIS2_E_CRYPTO, "CIS2-00305",
+                            ref);
         return cis2_page_send(r, HTTP_SERVICE_UNAVAILABLE,
                               "Sign-in could not be completed",
                               "Your sign-in worked, but this service could "
@@ -200,6 +207,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00306)
                   "signed in sub=%s aal=%d ial=%d%s", s->sub, s->aal,
                   s->ial, s->sid ? "" : " (no CIS2 sid)");
+    cis2_status_count(CIS2_STAT_LOGINS, 1);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Location", target);
     return HTTP_MOVED_TEMPORARILY;
@@ -224,6 +232,7 @@ static int handle_logout(request_rec *r, cis2_srv_conf *sc)
                0);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00307)
                   "local logout%s", sid ? "" : " (no session)");
+    cis2_status_count(CIS2_STAT_LOGOUTS, 1);
     return cis2_page_send(r, HTTP_OK, "You have signed out",
                           "You have signed out of this service.", NULL,
                           cis2_srv_default_url(sc), "Sign in again");
