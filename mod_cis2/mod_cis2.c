@@ -47,10 +47,12 @@ static int cis2_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 static int cis2_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
+    server_rec *main_s = s;
     int problems = 0;
 
     for (; s != NULL; s = s->next) {
         problems += cis2_srv_check(s, ptemp);
+        problems += cis2_srv_check_routing(main_s, s, ptemp);
     }
     return problems == 0 ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }

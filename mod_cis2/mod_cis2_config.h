@@ -114,6 +114,19 @@ int cis2_srv_configured(const cis2_srv_conf *sc);
  *  number of problems. Used by check_config, so configtest refuses it. */
 int cis2_srv_check(server_rec *s, apr_pool_t *ptemp);
 
+/** Checks that need every server: the redirect URI's host must not be the
+ *  name of ANOTHER virtual host (the callback would land there), and
+ *  CIS2StatusPath must not be an endpoint's path. Logs one numbered line
+ *  per problem; returns the count. */
+int cis2_srv_check_routing(server_rec *main_s, server_rec *s,
+                           apr_pool_t *ptemp);
+
+/** NULL if `path` (absolute) may hold a secret or a private key: a regular
+ *  file no "other" user can read or write. Else a message for the
+ *  directive's error (without a number or the directive's name). Use it
+ *  for every file that holds a secret (CIS2ClientSecret file:, keys). */
+const char *cis2_check_secret_file(apr_pool_t *p, const char *path);
+
 /** Build the runtime login configuration of every configured server
  *  (sharing one provider cache per metadata URL + issuer). */
 apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf);
