@@ -56,8 +56,11 @@ def built():
     subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
     ctl = os.path.join(top, "control")
     subprocess.run(["dpkg-deb", "-e", deb, ctl], check=True)
-    print(f"\nbuilt {deb}")
-    return {"deb": deb, "root": root, "control": ctl, "top": top}
+    os.makedirs(os.path.join(T.HERE, "artifacts"), exist_ok=True)
+    kept = shutil.copy(deb, os.path.join(T.HERE, "artifacts"))
+    print(f"\nbuilt {kept}")
+    yield {"deb": deb, "root": root, "control": ctl, "top": top}
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def test_contents(built):
@@ -135,6 +138,7 @@ DefaultRuntimeDir {d}
 LoadModule mpm_event_module {T.MODDIR}/mod_mpm_event.so
 LoadModule authn_core_module {T.MODDIR}/mod_authn_core.so
 LoadModule authz_core_module {T.MODDIR}/mod_authz_core.so
+LoadModule authz_user_module {T.MODDIR}/mod_authz_user.so
 {load}
 Include {built['root']}/etc/apache2/mods-available/cis2.conf
 {cis2_lines}
