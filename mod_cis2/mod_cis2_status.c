@@ -141,11 +141,12 @@ static json_t *jage(apr_time_t t, apr_time_t now)
     return t ? json_integer((json_int_t)apr_time_sec(now - t)) : json_null();
 }
 
-static json_t *store_report(void)
+static json_t *store_report(apr_pool_t *p)
 {
     cis2_store_t *st = cis2_glue_store_get();
     cis2_store_stats_t ss;
-    json_t *o;
+    cis2_shm_geometry_t g;
+    json_t *o, *geo;
 
     if (st == NULL) {
         return json_null();
@@ -167,6 +168,23 @@ static json_t *store_report(void)
     json_object_set_new(o, "puts", jint(ss.puts));
     json_object_set_new(o, "put_failures", jint(ss.put_failures));
     json_object_set_new(o, "lock_waits", jint(ss.lock_waits));
+    if (cis2_glue_store_geometry(&g, p)) {
+        geo = json_object();
+        json_object_set_new(geo, "backend", json_string("shared memory"));
+        json_object_set_new(geo, "layout_version", jint(g.version));
+        json_object_set_new(geo, "buckets", jint(g.nbuckets));
+        json_object_set_new(geo, "heap_bytes", jint(g.heap_bytes));
+        json_object_set_new(geo, "session_quota_bytes",
+                            jint(g.quota[CIS2_NS_SESSION]));
+        json_object_set_new(geo, "pending_quota_bytes",
+                            jint(g.quota[CIS2_NS_PENDING]));
+        json_object_set_new(geo, "replay_quota_bytes",
+                            jint(g.quota[CIS2_NS_REPLAY]));
+        json_object_set_new(geo, "largest_session_bytes",
+                            jint(g.max_entry[CIS2_NS_SESSION]));
+        json_object_set_new(geo, "formatted", jtime(g.formatted));
+        json_object_set_new(o, "geometry", geo);
+    }
     return o;
 }
 
@@ -232,7 +250,7 @@ static json_t *build_report(request_rec *r)
     json_object_set_new(o, "restarts", json_integer(snap.generation
                                                     ? snap.generation - 1
                                                     : 0));
-    json_object_set_new(o, "store", store_report());
+    json_object_set_new(o, "store", store_report(r->pool));
 
     /* one entry per provider cache (vhosts of one OP share one) */
     for (s = ap_server_conf; s != NULL; s = s->next) {
@@ -302,7 +320,8 @@ static const char *esc(apr_pool_t *p, const json_t *v)
         return "&mdash;";
     }
     if (json_is_integer(v)) {
-        return apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return apr_psprintf(p, "%" APR_INT64_T_FMT,
+                            (apr_int64_t)json_integer_value(v));
     }
     if (json_is_string(v)) {
         return cis2_html_escape(p, json_string_value(v));
@@ -379,7 +398,12 @@ static const char *render_html(apr_pool_t *p, json_t *rep)
         rows(p, json_object_get(rep, "logouts"), NULL),
         "</table><h2>Session store</h2>",
         json_is_null(st) ? "<p>No store in this process.</p>"
-        : apr_pstrcat(p, "<table>", rows(p, st, NULL), "</table>", NULL),
+        : apr_pstrcat(p, "<table>", rows(p, st, "geometry"), "</table>",
+                      json_object_get(st, "geometry")
+                      ? apr_pstrcat(p, "<h3>Geometry</h3><table>",
+                                    rows(p, json_object_get(st, "geometry"),
+                                         "formatted"), "</table>", NULL)
+                      : "", NULL),
         "<h2>CIS2 providers</h2><p>Discovery and keys are cached by each "
         "httpd process; this is the view of the process that served this "
         "page.</p>", provs, "</body></html>\n", NULL);
