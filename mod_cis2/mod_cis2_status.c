@@ -63,7 +63,7 @@ void cis2_status_refused(int code, const char *logno, const char *ref)
     cis2_stats_refused(stats, code, logno, ref, apr_time_now());
 }
 
-/* ---- lifecycle ------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 apr_status_t cis2_status_post_config(apr_pool_t *pconf, server_rec *s)
 {
@@ -111,7 +111,7 @@ apr_status_t cis2_status_post_config(apr_pool_t *pconf, server_rec *s)
                              &err, pconf);
 }
 
-/* ---- routing: CIS2StatusPath -> our handler, after authz ------------------ */
+/* ---- routing: CIS2StatusPath -> our handler, after authz ----------------- */
 
 int cis2_hook_status_fixups(request_rec *r)
 {
@@ -124,7 +124,7 @@ int cis2_hook_status_fixups(request_rec *r)
     return DECLINED;
 }
 
-/* ---- the report -------------------------------------------------------------- */
+/* ---- the report ---------------------------------------------------------- */
 
 static json_t *jint(apr_uint64_t v)
 {
@@ -312,7 +312,7 @@ static json_t *build_report(request_rec *r)
     return cis2_json_own(r->pool, o);
 }
 
-/* ---- HTML rendering of the same report ------------------------------------ */
+/* ---- HTML rendering of the same report ----------------------------------- */
 
 static const char *esc(apr_pool_t *p, const json_t *v)
 {
@@ -423,7 +423,9 @@ int cis2_hook_status_handler(request_rec *r)
         return HTTP_METHOD_NOT_ALLOWED;
     }
     rep = build_report(r);
-    if (r->args != NULL && strcmp(r->args, "json") == 0) {
+    /* ?json (or ?json=1, as some monitoring tools insist on a value) */
+    if (r->args != NULL && strncmp(r->args, "json", 4) == 0
+        && (r->args[4] == '\0' || r->args[4] == '=')) {
         body = apr_pstrcat(r->pool, cis2_json_dump(r->pool, rep), "\n", NULL);
         type = "application/json";
     }

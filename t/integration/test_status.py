@@ -111,6 +111,8 @@ def test_html_page_for_people(status_httpd):
                  "CIS2 providers", "Logouts", 'href="?json"']:
         assert text in r.text, text
     assert T.new_session().post(h.url("/cis2-status")).status_code == 405
+    r = T.new_session().get(h.url("/cis2-status?json=1"))
+    assert r.json()["last_error"]["ref"] == ref
 
 
 def test_require_protects_the_page(httpd_factory):
