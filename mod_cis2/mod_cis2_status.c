@@ -210,9 +210,11 @@ static json_t *provider_report(server_rec *s, cis2_srv_conf *sc,
     else {
         result = "not fetched yet by this process";
     }
-    json_object_set_new(o, "server", json_string(apr_psprintf(p, "%s:%u",
-                        s->server_hostname ? s->server_hostname : "",
-                        (unsigned)s->port)));
+    json_object_set_new(o, "server", json_string(s->port
+                        ? apr_psprintf(p, "%s:%u", s->server_hostname
+                                       ? s->server_hostname : "",
+                                       (unsigned)s->port)
+                        : s->server_hostname ? s->server_hostname : ""));
     json_object_set_new(o, "metadata_url",
                         json_string(cis2_srv_metadata_url(sc)));
     json_object_set_new(o, "discovery_age_s", jage(in.meta_fetched, now));
