@@ -180,7 +180,7 @@ static json_t *store_report(apr_pool_t *p)
                             jint(g.quota[CIS2_NS_PENDING]));
         json_object_set_new(geo, "replay_quota_bytes",
                             jint(g.quota[CIS2_NS_REPLAY]));
-        json_object_set_new(geo, "largest_session_bytes",
+        json_object_set_new(geo, "session_max_bytes",
                             jint(g.max_entry[CIS2_NS_SESSION]));
         json_object_set_new(geo, "formatted", jtime(g.formatted));
         json_object_set_new(o, "geometry", geo);

@@ -83,7 +83,7 @@ def test_counts_logins_errors_and_leaks_nothing(status_httpd, user):
     geo = st["store"]["geometry"]
     assert geo["buckets"] > 0 and geo["heap_bytes"] > 0
     assert 0 < geo["session_quota_bytes"] <= geo["heap_bytes"]
-    assert geo["largest_session_bytes"] > 40_000   # the 45-role user fits
+    assert geo["session_max_bytes"] > 40_000   # the 45-role user fits
     (prov,) = st["providers"]
     assert prov["metadata_url"] == h.provider["metadata_url"]
     assert prov["last_refresh"] in ("ok", "not fetched yet by this process")
@@ -107,7 +107,7 @@ def test_html_page_for_people(status_httpd):
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
     for text in ["mod_cis2 status", "Last sign-in error", ref, "CIS2-00301",
                  "bad_state", "Session store", "pending_logins", "Geometry",
-                 "largest_session_bytes", "<th>refused</th><td>1</td>",
+                 "session_max_bytes", "<th>refused</th><td>1</td>",
                  "CIS2 providers", "Logouts", 'href="?json"']:
         assert text in r.text, text
     assert T.new_session().post(h.url("/cis2-status")).status_code == 405
