@@ -304,6 +304,15 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
     s->sid = cis2_json_str(jws->payload, "sid");
     s->created = now;
     s->expires = now + c->session_max;
+    /* the app may show when the session ends at the latest (the idle
+     * deadline moves with use and is not exported) */
+    {
+        cis2_kv_t *kv = apr_array_push(s->env);
+
+        kv->name = "CIS2_SESSION_EXPIRES";
+        kv->value = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                                 (apr_int64_t)apr_time_sec(s->expires));
+    }
     s->auth_time = cis2_json_numeric_date(jws->payload, "auth_time",
                                           &auth_time)
                    ? apr_time_from_sec(auth_time) : 0;

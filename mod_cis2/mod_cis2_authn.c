@@ -229,6 +229,7 @@ static int is_navigation(request_rec *r)
 
 static int deny_script(request_rec *r, cis2_srv_conf *sc)
 {
+    cis2_status_count(CIS2_STAT_SCRIPT_401, 1);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "CIS2 realm=\"NHS CIS2\"");
     cis2_page_send_json(r, HTTP_UNAUTHORIZED,
@@ -352,6 +353,8 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
                       "cannot start a sign-in (ref=%s): %s (%s)", ref,
                       err ? err->detail : "random generator failed",
                       err ? cis2_err_name(err->code) : "crypto");
+        cis2_status_refused(err ? err->code : CIS2_E_CRYPTO, "CIS2-00204",
+                            ref);
         cis2_page_send(r, HTTP_BAD_GATEWAY, "NHS CIS2 sign-in is unavailable",
                        "This service could not reach NHS CIS2 to sign you "
                        "in. Please try again in a few minutes.", ref,
@@ -369,6 +372,7 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
                                     binding, &ca));
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->err_headers_out, "Location", url);
+    cis2_status_count(CIS2_STAT_LOGINS_STARTED, 1);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00205)
                   "no session: sign-in started, redirecting to CIS2");
     ap_discard_request_body(r);

@@ -131,6 +131,7 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->assertion_key = CIS2_PICK_PTR(add, base, assertion_key);
     sc->previous_key = CIS2_PICK_PTR(add, base, previous_key);
     sc->assertion_alg = CIS2_PICK_PTR(add, base, assertion_alg);
+    sc->status_path = CIS2_PICK_PTR(add, base, status_path);
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
     return sc;
@@ -222,6 +223,15 @@ const char *cis2_srv_default_url(const cis2_srv_conf *sc)
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
 {
     return sc->store_size ? sc->store_size : CIS2_DEFAULT_STORE_SIZE;
+}
+
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc)
+{
+    const cis2_environment *env = sc->environment
+                                  ? find_environment(sc->environment) : NULL;
+
+    return sc->metadata_url ? sc->metadata_url
+                            : env ? env->metadata_url : NULL;
 }
 
 int cis2_dir_pass_as(const cis2_dir_conf *dc)
@@ -363,6 +373,13 @@ static const char *set_string_or_off(cmd_parms *cmd, void *dc, const char *v)
     return set_string(cmd, dc, v);
 }
 
+/* CIS2 uses plain http only on this machine (the simulator, a demo). */
+static int is_loopback_host(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0
+           || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
 static const char *set_redirect_uri(cmd_parms *cmd, void *dc, const char *v)
 {
     cis2_srv_conf *sc = SRV(cmd);
@@ -383,7 +400,39 @@ static const char *set_redirect_uri(cmd_parms *cmd, void *dc, const char *v)
                             "path of its own (like /cis2/callback) without "
                             "a query", cmd->cmd->name, v);
     }
+    if (strcmp(sc->redirect->scheme, "https") != 0
+        && !is_loopback_host(sc->redirect->host)) {
+        return apr_psprintf(cmd->pool, "CIS2-00171: %s: '%s' must use "
+                            "https (plain http is only for localhost "
+                            "tests): CIS2 sends the sign-in code to it and "
+                            "the session cookie must be Secure",
+                            cmd->cmd->name, v);
+    }
     sc->redirect_uri = v;
+    return NULL;
+}
+
+const char *cis2_check_secret_file(apr_pool_t *p, const char *path)
+{
+    apr_finfo_t fi;
+    apr_status_t rv;
+
+    rv = apr_stat(&fi, path, APR_FINFO_TYPE | APR_FINFO_PROT, p);
+    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+        char ebuf[120];
+
+        return apr_psprintf(p, "cannot read %s (%s)", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    if (fi.filetype != APR_REG) {
+        return apr_psprintf(p, "%s is not a regular file", path);
+    }
+    if (fi.protection & (APR_WREAD | APR_WWRITE)) {
+        return apr_psprintf(p, "%s can be read or written by every user on "
+                            "this machine: make it readable by root only "
+                            "(chown root: %s && chmod 600 %s)", path, path,
+                            path);
+    }
     return NULL;
 }
 
@@ -440,8 +489,19 @@ static const char *set_client_secret(cmd_parms *cmd, void *dc, const char *v)
     cis2_srv_conf *sc = SRV(cmd);
 
     if (strncmp(v, "file:", 5) == 0) {
-        const char *msg = read_secret_file(cmd, v + 5, &sc->client_secret);
+        const char *path = ap_server_root_relative(cmd->pool, v + 5);
+        const char *msg;
+        apr_finfo_t fi;
 
+        /* an existing file must be private; a missing one is 00105's */
+        if (path != NULL
+            && apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+               == APR_SUCCESS
+            && (msg = cis2_check_secret_file(cmd->pool, path)) != NULL) {
+            return apr_psprintf(cmd->pool, "CIS2-00170: %s: %s",
+                                cmd->cmd->name, msg);
+        }
+        msg = read_secret_file(cmd, v + 5, &sc->client_secret);
         if (msg != NULL) {
             return apr_psprintf(cmd->pool, "CIS2-00105: %s: %s",
                                 cmd->cmd->name, msg);
@@ -952,6 +1012,9 @@ const command_rec cis2_cmds[] = {
     AP_INIT_TAKE1("CIS2PostLogoutRedirectURI", set_post_logout_uri, NULL,
                   RSRC_CONF, "post_logout_redirect_uri sent with "
                   "RP-initiated logout (registered with CIS2); default none"),
+    AP_INIT_TAKE1("CIS2StatusPath", set_local_path, OFFSET(status_path),
+                  RSRC_CONF, "Local path of the status page (protect it "
+                  "with Require); default none"),
     /* per directory */
     AP_INIT_TAKE1("CIS2PassClaimsAs", set_pass_as, NULL, OR_AUTHCFG,
                   "environment (default), headers or both"),
@@ -1036,6 +1099,103 @@ int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
                      "(browsers drop SameSite=None cookies without Secure) "
                      "for server %s", where);
         problems++;
+    }
+    return problems;
+}
+
+/* Does a request for `host` name this server (ServerName, ServerAlias)? */
+static int names_server(const server_rec *s, const char *host)
+{
+    int i;
+
+    if (s->server_hostname && strcasecmp(s->server_hostname, host) == 0) {
+        return 1;
+    }
+    for (i = 0; s->names && i < s->names->nelts; i++) {
+        if (strcasecmp(APR_ARRAY_IDX(s->names, i, char *), host) == 0) {
+            return 1;
+        }
+    }
+    for (i = 0; s->wild_names && i < s->wild_names->nelts; i++) {
+        if (ap_strcasecmp_match(host, APR_ARRAY_IDX(s->wild_names, i,
+                                                    char *)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int listens_on(const server_rec *s, int port)
+{
+    const server_addr_rec *a;
+
+    for (a = s->addrs; a != NULL; a = a->next) {
+        if (a->host_port == 0 || a->host_port == port) {
+            return 1;
+        }
+    }
+    return s->addrs == NULL;
+}
+
+int cis2_srv_check_routing(server_rec *main_s, server_rec *s,
+                           apr_pool_t *ptemp)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+    const char *host;
+    server_rec *t;
+    int problems = 0;
+
+    if (!cis2_srv_configured(sc) || sc->redirect == NULL) {
+        return 0;
+    }
+    /* The callback is answered by the virtual host the request reaches.
+     * If the redirect URI's host name belongs to ANOTHER virtual host,
+     * CIS2's redirect lands there and no sign-in can ever complete. */
+    host = sc->redirect->host;
+    if (!names_server(s, host)) {
+        for (t = main_s; t != NULL; t = t->next) {
+            const cis2_srv_conf *tc = cis2_srv(t);
+
+            /* fine if that host answers this same callback itself (a
+             * virtual host inheriting the main server's settings) */
+            if (t != s && t->is_virtual && names_server(t, host)
+                && listens_on(t, sc->redirect->port)
+                && (tc->redirect_uri == NULL
+                    || strcmp(tc->redirect_uri, sc->redirect_uri) != 0
+                    || tc->client_id == NULL || sc->client_id == NULL
+                    || strcmp(tc->client_id, sc->client_id) != 0)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00702)
+                             "CIS2RedirectURI %s names host %s, which is the "
+                             "ServerName/ServerAlias of another virtual host "
+                             "(%s, line %u of %s): CIS2's redirect would "
+                             "reach that host, not this one. Put the CIS2 "
+                             "directives in that virtual host, or move "
+                             "the name here", sc->redirect_uri, host,
+                             t->server_hostname ? t->server_hostname : "?",
+                             (unsigned)t->defn_line_number,
+                             t->defn_name ? t->defn_name : "?");
+                problems++;
+                break;
+            }
+        }
+    }
+    /* the status page must not hide an endpoint (or be hidden by one) */
+    if (sc->status_path != NULL) {
+        const char *dir = apr_pstrndup(ptemp, sc->redirect->path,
+                                       (apr_size_t)(strrchr(
+                                           sc->redirect->path, '/')
+                                           - sc->redirect->path));
+
+        if (strcmp(sc->status_path, sc->redirect->path) == 0
+            || strcmp(sc->status_path,
+                      apr_pstrcat(ptemp, dir, "/logout", NULL)) == 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00703)
+                         "CIS2StatusPath %s is the path of one of mod_cis2's "
+                         "endpoints (CIS2RedirectURI %s and its /logout): "
+                         "choose another path, e.g. /cis2-status",
+                         sc->status_path, sc->redirect_uri);
+            problems++;
+        }
     }
     return problems;
 }

@@ -105,6 +105,7 @@ typedef struct cis2_srv_conf {
     cis2_rp_key_t *assertion_key;   /* CIS2PrivateKeyFile */
     cis2_rp_key_t *previous_key;    /* CIS2PreviousKeyFile */
     const char *assertion_alg;      /* CIS2ClientAssertionAlg */
+    const char *status_path;        /* CIS2StatusPath; NULL = no page */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
@@ -155,6 +156,19 @@ int cis2_srv_configured(const cis2_srv_conf *sc);
  *  number of problems. Used by check_config, so configtest refuses it. */
 int cis2_srv_check(server_rec *s, apr_pool_t *ptemp);
 
+/** Checks that need every server: the redirect URI's host must not be the
+ *  name of ANOTHER virtual host (the callback would land there), and
+ *  CIS2StatusPath must not be an endpoint's path. Logs one numbered line
+ *  per problem; returns the count. */
+int cis2_srv_check_routing(server_rec *main_s, server_rec *s,
+                           apr_pool_t *ptemp);
+
+/** NULL if `path` (absolute) may hold a secret or a private key: a regular
+ *  file no "other" user can read or write. Else a message for the
+ *  directive's error (without a number or the directive's name). Use it
+ *  for every file that holds a secret (CIS2ClientSecret file:, keys). */
+const char *cis2_check_secret_file(apr_pool_t *p, const char *path);
+
 /** Build the runtime login configuration of every configured server
  *  (sharing one provider cache per metadata URL + issuer). */
 apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf);
@@ -193,5 +207,8 @@ int cis2_dir_authz_roles(const cis2_dir_conf *dc);
 /** The AAL a request needs: the <Location>'s CIS2RequiredAAL if set, else
  *  the server's (-1 = none). */
 int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc);
+/** The discovery URL in force (CIS2ProviderMetadataURL, else the
+ *  environment's), or NULL. */
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc);
 
 #endif /* MOD_CIS2_CONFIG_H */

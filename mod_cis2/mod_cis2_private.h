@@ -13,6 +13,8 @@
 #include <http_request.h>
 #include <http_protocol.h>
 
+#include "cis2_stats.h"
+
 extern module AP_MODULE_DECLARE_DATA cis2_module;
 APLOG_USE_MODULE(cis2);
 
@@ -58,6 +60,27 @@ void cis2_authz_register(apr_pool_t *p);
 void cis2_authz_set_session(request_rec *r, const struct cis2_session_t *s);
 /** note_auth_failure for a signed-in user: the 403 page naming the rule. */
 void cis2_authz_denied(request_rec *r);
+/* ---- mod_cis2_status.c: shared counters and the status page ---- */
+
+/** Add n to a shared counter (any process, lock-free; a no-op before
+ *  post_config made the counters). Back-channel logout uses
+ *  CIS2_STAT_BCL_RECEIVED / _BCL_REFUSED / _BCL_SESSIONS_ENDED. */
+void cis2_status_count(cis2_stat_counter c, apr_uint64_t n);
+
+/** A refused or failed sign-in, from the path that logged it: counts it
+ *  by reason (a cis2_err_code) and makes it the status page's "last
+ *  error" with its log number ("CIS2-00304") and the reference id the
+ *  user was shown. */
+void cis2_status_refused(int code, const char *logno, const char *ref);
+
+/** post_config: make (or keep, across restarts) the counters' segment. */
+apr_status_t cis2_status_post_config(apr_pool_t *pconf, server_rec *s);
+
+/** fixups: CIS2StatusPath -> the cis2-status handler (after authz). */
+int cis2_hook_status_fixups(request_rec *r);
+
+/** The cis2-status content handler (HTML, or JSON with ?json). */
+int cis2_hook_status_handler(request_rec *r);
 
 /* ---- mod_cis2_page.c: the pages mod_cis2 sends itself ---- */
 

@@ -65,6 +65,20 @@ cis2_store_t *cis2_glue_store_get(void)
     return store;
 }
 
+int cis2_glue_store_geometry(cis2_shm_geometry_t *geo, apr_pool_t *p)
+{
+    store_retained_t *ret = ap_retained_data_get(STORE_RETAIN_KEY);
+    cis2_shm_t *shm = NULL;
+
+    if (store == NULL || ret == NULL || ret->base == NULL
+        || cis2_shm_attach(&shm, ret->base, ret->size, NULL, p)
+           != APR_SUCCESS) {
+        return 0;
+    }
+    cis2_shm_get_geometry(shm, geo);
+    return 1;
+}
+
 apr_status_t cis2_glue_store_pre_config(apr_pool_t *pconf)
 {
     apr_status_t rv;

@@ -11,6 +11,7 @@
 
 #include <httpd.h>
 #include "cis2_store.h"
+#include "cis2_shm.h"
 
 /** pre_config: register the "cis2-store" mutex type, so the admin can pick
  *  its mechanism with `Mutex <mech> cis2-store`. */
@@ -29,6 +30,11 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
  *  On failure the store is unavailable in this child (requests get
  *  CIS2_E_STORE_DOWN) and the reason is logged. */
 apr_status_t cis2_glue_store_child_init(apr_pool_t *pchild, server_rec *s);
+
+/** The shared memory segment's geometry (for the status page): 1 and *geo
+ *  filled when this process has a shm store, else 0. Reads only fields
+ *  fixed at format time, so it takes no lock. */
+int cis2_glue_store_geometry(cis2_shm_geometry_t *geo, apr_pool_t *p);
 
 /** This process's store, or NULL if none was set up. */
 cis2_store_t *cis2_glue_store_get(void);

@@ -327,7 +327,7 @@ const clients = clientsIn.map((c) => {
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const STYLE = 'body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}'
   + 'td,th{border:1px solid #ccc;padding:.4em .6em;text-align:left;vertical-align:top}'
-  + 'small{color:#555}code{background:#f4f4f4}';
+  + 'small{color:#555}code{background:#f4f4f4}ul.roles{margin:.3em 0 0 1em;padding:0}';
 function page(title, body) {
   return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title>`
     + `<style>${STYLE}</style></head>\n<body>\n<h1>${esc(title)}</h1>\n${body}\n</body></html>\n`;
@@ -351,8 +351,14 @@ function loginPage(uid, details) {
       select = `<select name="role">${roles.map((r) => `<option value="${esc(r.person_roleid)}">`
         + `${esc(r.person_roleid)} ${esc(r.org_code)} ${esc(r.role_code)}</option>`).join('')}</select> `;
     }
+    // what each role is, so a person can pick the case to try
+    const shortRole = (r) => String(r.role_name || r.role_code || '').split(':').pop().replace(/"/g, '');
+    const shown = roles.slice(0, 4).map((r) => `<li>${esc(shortRole(r))} <small>at ${esc(r.org_code)}`
+      + ` (${esc(r.person_roleid)})</small></li>`).join('');
+    const more = roles.length > 4 ? `<li><small>and ${roles.length - 4} more</small></li>` : '';
+    const roleCell = roles.length ? `${roles.length}<ul class="roles">${shown}${more}</ul>` : '0 <small>(no roles)</small>';
     return `<tr><td>${esc(u.name)}<br><small>${esc(u.id)}: ${esc(u.description || '')}</small></td>`
-      + `<td>${esc(u.uid)}</td><td>${roles.length}</td>`
+      + `<td>${esc(u.uid)}</td><td>${roleCell}</td>`
       + `<td>AAL${esc(u.aal)} (${esc((u.amr || []).join(', '))})</td><td>`
       + `<form id="login-${esc(u.id)}" method="post" action="/interaction/${esc(uid)}/login">`
       + `<input type="hidden" name="user" value="${esc(u.id)}">${select}`

@@ -220,6 +220,9 @@ START_TEST(good_login_with_secret_post)
     ck_assert_int_eq(s->aal, 3);
     ck_assert_int_eq(s->ial, 3);
     ck_assert(s->expires == now + conf.session_max);
+    ck_assert_str_eq(env_get(s, "CIS2_SESSION_EXPIRES"),
+                     apr_psprintf(g_pool, "%" APR_INT64_T_FMT,
+                                  (apr_int64_t)apr_time_sec(s->expires)));
     ck_assert_str_eq(env_get(s, "CIS2_NAME"), "SMITH Jane Mrs");
     ck_assert_str_eq(env_get(s, "CIS2_ROLES"), "555254240100");
     ck_assert_str_eq(env_get(s, "CIS2_ORGS"), "RBA");
