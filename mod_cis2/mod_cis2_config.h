@@ -78,6 +78,9 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    struct cis2_redis_conf_t *redis; /* CIS2SessionStore redis://; NULL =
+                                       shm (main server) */
+    apr_array_header_t *passphrases; /* CIS2CryptoPassphrase (main server) */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;

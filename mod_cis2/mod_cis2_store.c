@@ -36,9 +36,13 @@
 #include <util_mutex.h>
 
 #include "mod_cis2_private.h"
+#include "mod_cis2_config.h"
 #include "mod_cis2_store.h"
 #include "cis2_store.h"
 #include "cis2_shm.h"
+#include "cis2_util.h"
+#include "cis2_crypto.h"
+#include "cis2_store_redis.h"
 
 #define STORE_MUTEX_TYPE  "cis2-store"
 #define STORE_RETAIN_KEY  "mod_cis2-store"
@@ -63,6 +67,102 @@ static cis2_store_t *store;
 cis2_store_t *cis2_glue_store_get(void)
 {
     return store;
+}
+
+/* ---- the Redis store (CIS2SessionStore redis://, issue #6) ----------------
+ * The parent derives the keys once per configuration (PBKDF2 is slow on
+ * purpose) into pconf; each child inherits them and makes its own store
+ * (own connection pool, opened lazily) in child_init. The parent itself
+ * never talks to Redis. */
+
+static const cis2_redis_conf_t *redis_conf;    /* this generation's */
+static const cis2_crypto_t *redis_keys;
+
+int cis2_glue_store_check(server_rec *main_s)
+{
+    cis2_srv_conf *sc = cis2_srv(main_s);
+
+    if (sc->redis != NULL && sc->passphrases == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, CIS2_LOGNO(10107)
+                     "CIS2SessionStore %s needs CIS2CryptoPassphrase (the "
+                     "same on every node) to encrypt what Redis holds",
+                     sc->redis->url);
+        return 1;
+    }
+    return 0;
+}
+
+static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+#ifdef CIS2_WITH_REDIS
+    const cis2_err_t *err = NULL;
+    cis2_crypto_t *keys = NULL;
+    apr_status_t rv;
+    const char *kids = "";
+    int i;
+
+    rv = cis2_crypto_create(&keys, (const char *const *)
+                            sc->passphrases->elts, sc->passphrases->nelts,
+                            CIS2_CRYPTO_KDF_ITERATIONS, &err, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(10108)
+                     "CIS2CryptoPassphrase: cannot derive the keys: %s",
+                     err ? err->detail : "unknown error");
+        return rv;
+    }
+    for (i = 0; i < cis2_crypto_nkeys(keys); i++) {
+        kids = apr_pstrcat(pconf, kids, i ? ", " : "",
+                           cis2_crypto_kid(keys, i, pconf),
+                           i ? "" : " (writes)", NULL);
+    }
+    redis_conf = sc->redis;
+    redis_keys = keys;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10109)
+                 "session store: Redis at %s, key ids %s, timeouts %"
+                 APR_TIME_T_FMT " ms connect / %" APR_TIME_T_FMT " ms "
+                 "command, up to %d idle connections per process",
+                 redis_conf->url, kids,
+                 apr_time_as_msec(redis_conf->connect_timeout),
+                 apr_time_as_msec(redis_conf->timeout),
+                 redis_conf->max_idle);
+    return APR_SUCCESS;
+#else
+    return APR_ENOTIMPL;        /* the setter refused it already */
+#endif
+}
+
+static apr_status_t redis_child_init(apr_pool_t *pchild, server_rec *s)
+{
+#ifdef CIS2_WITH_REDIS
+    const cis2_err_t *err = NULL;
+    cis2_store_t *st = NULL;
+
+    if (cis2_store_redis_create(&st, redis_conf, redis_keys, &err, pchild)
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CIS2_LOGNO(10110)
+                     "cannot set up the Redis session store in this child: "
+                     "%s", err ? err->detail : "unknown error");
+        return APR_EGENERAL;
+    }
+    store = st;
+#endif
+    return APR_SUCCESS;
+}
+
+int cis2_glue_store_unavailable(request_rec *r, const cis2_err_t *err,
+                                const char *during)
+{
+    const char *ref = cis2_random_ref(r->pool);
+
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(10111)
+                  "session store unavailable during %s (ref=%s): %s", during,
+                  ref, err && err->detail ? err->detail : "no store");
+    apr_table_setn(r->err_headers_out, "Retry-After", "10");
+    return cis2_page_send(r, HTTP_SERVICE_UNAVAILABLE,
+                          "Service temporarily unavailable",
+                          "This service cannot check sign-ins at the moment. "
+                          "Please try again in a minute.", ref, NULL, NULL);
 }
 
 apr_status_t cis2_glue_store_pre_config(apr_pool_t *pconf)
@@ -140,6 +240,11 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
     apr_shm_t *shm = NULL;
     apr_status_t rv;
 
+    redis_conf = NULL;
+    redis_keys = NULL;
+    if (cis2_srv(s)->redis != NULL) {
+        return redis_post_config(pconf, s);
+    }
     if (ret == NULL) {
         ret = ap_retained_data_create(STORE_RETAIN_KEY, sizeof(*ret));
     }
@@ -233,6 +338,9 @@ apr_status_t cis2_glue_store_child_init(apr_pool_t *pchild, server_rec *s)
     cis2_store_t *st = NULL;
     apr_status_t rv;
 
+    if (redis_conf != NULL) {
+        return redis_child_init(pchild, s);
+    }
     if (store == NULL || ret == NULL || ret->shm == NULL) {
         return APR_SUCCESS;             /* post_config set up no store */
     }
