@@ -30,15 +30,26 @@ struct cis2_crypto_t {
     int n;
     crypto_key_t *keys;
     EVP_MAC *hmac;             /* fetched once: a fetch per call is slow */
+    EVP_CIPHER *gcm;           /* likewise */
+    EVP_MAC_CTX **names;       /* per key, keyed once; duplicated per call
+                                  (read-only here, so threads may share) */
 };
 
 static apr_status_t wipe_keys(void *data)
 {
     cis2_crypto_t *c = data;
 
+    int i;
+
     OPENSSL_cleanse(c->keys, sizeof(*c->keys) * (apr_size_t)c->n);
+    for (i = 0; c->names != NULL && i < c->n; i++) {
+        EVP_MAC_CTX_free(c->names[i]);
+        c->names[i] = NULL;
+    }
     EVP_MAC_free(c->hmac);
     c->hmac = NULL;
+    EVP_CIPHER_free(c->gcm);
+    c->gcm = NULL;
     return APR_SUCCESS;
 }
 
@@ -79,9 +90,12 @@ apr_status_t cis2_crypto_create(cis2_crypto_t **pc,
     c->keys = apr_pcalloc(p, sizeof(*c->keys) * (apr_size_t)n);
     c->n = n;
     apr_pool_cleanup_register(p, c, wipe_keys, apr_pool_cleanup_null);
+    c->names = apr_pcalloc(p, sizeof(*c->names) * (apr_size_t)n);
     c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (c->hmac == NULL) {
-        return cis2_err_set(perr, p, CIS2_E_CRYPTO, "no HMAC in OpenSSL");
+    c->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (c->hmac == NULL || c->gcm == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CRYPTO, "no HMAC or AES-GCM in "
+                            "OpenSSL");
     }
     for (i = 0; i < n; i++) {
         const char *pw = passphrases[i];
@@ -105,6 +119,20 @@ apr_status_t cis2_crypto_create(cis2_crypto_t **pc,
                                 "failed");
         }
         memcpy(c->keys[i].kid, kid, CIS2_CRYPTO_KID_LEN);
+        {
+            OSSL_PARAM params[2];
+
+            params[0] = OSSL_PARAM_construct_utf8_string("digest",
+                                                         (char *)"SHA256", 0);
+            params[1] = OSSL_PARAM_construct_end();
+            c->names[i] = EVP_MAC_CTX_new(c->hmac);
+            if (c->names[i] == NULL
+                || EVP_MAC_init(c->names[i], c->keys[i].name, 32, params)
+                   != 1) {
+                return cis2_err_set(perr, p, CIS2_E_CRYPTO, "HMAC set-up "
+                                    "failed");
+            }
+        }
         for (j = 0; j < i; j++) {
             if (memcmp(c->keys[j].kid, kid, CIS2_CRYPTO_KID_LEN) == 0) {
                 return cis2_err_set(perr, p, CIS2_E_INVALID, "passphrases "
@@ -153,8 +181,7 @@ apr_status_t cis2_crypto_seal(const char **pout, apr_size_t *poutlen,
         || (ctx = EVP_CIPHER_CTX_new()) == NULL) {
         return cis2_err_set(perr, p, CIS2_E_CRYPTO, "no random IV");
     }
-    ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, c->keys[i].enc, iv)
-         == 1
+    ok = EVP_EncryptInit_ex2(ctx, c->gcm, c->keys[i].enc, iv, NULL) == 1
          && (aadlen == 0
              || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1)
          && EVP_EncryptUpdate(ctx, ct, &n, in, (int)len) == 1
@@ -204,8 +231,7 @@ apr_status_t cis2_crypto_open(const char **pout, apr_size_t *poutlen,
     if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
         return cis2_err_set(perr, p, CIS2_E_CRYPTO, "out of memory");
     }
-    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, c->keys[i].enc, iv)
-         == 1
+    ok = EVP_DecryptInit_ex2(ctx, c->gcm, c->keys[i].enc, iv, NULL) == 1
          && (aadlen == 0
              || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aadlen) == 1)
          && EVP_DecryptUpdate(ctx, out, &n, ct, (int)ctlen) == 1
@@ -235,16 +261,11 @@ const char *cis2_crypto_name(const cis2_crypto_t *c, int i,
                              apr_size_t len, apr_pool_t *p)
 {
     unsigned char mac[32];
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(c->hmac);
-    OSSL_PARAM params[2];
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(c->names[i]);
     size_t outl = 0;
     int ok;
 
-    params[0] = OSSL_PARAM_construct_utf8_string("digest",
-                                                 (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
     ok = ctx != NULL
-         && EVP_MAC_init(ctx, c->keys[i].name, 32, params) == 1
          && EVP_MAC_update(ctx, (const unsigned char *)domain,
                            strlen(domain) + 1) == 1
          && EVP_MAC_update(ctx, data, len) == 1

@@ -486,6 +486,16 @@ static ssize_t conn_read(rconn_t *c, char *buf, apr_size_t len,
     }
 }
 
+/* Wait for the reply before the first read: a read right after the write
+ * would nearly always find nothing (one system call saved per request). */
+static int conn_wait_reply(rconn_t *c, apr_time_t deadline)
+{
+    if (c->ssl != NULL && SSL_pending(c->ssl) > 0) {
+        return 1;
+    }
+    return wait_fd(c->fd, POLLIN, deadline);
+}
+
 /* Read one reply. *pgot is set once any byte arrived. */
 static redisReply *conn_reply(rconn_t *c, apr_time_t deadline,
                               apr_size_t *pbudget, int *pgot,
@@ -581,6 +591,10 @@ static int conn_run(rconn_t *c, const rcmd_t *cmds, int n,
         ok = 0;
     }
     free(wire);
+    if (ok && !conn_wait_reply(c, deadline)) {
+        *pwhy = errno == ETIMEDOUT ? "timed out" : "connection lost";
+        ok = 0;
+    }
     for (i = 0; ok && i < n; i++) {
         replies[i] = conn_reply(c, deadline, &budget, pgot, pwhy);
         if (replies[i] == NULL) {
