@@ -108,11 +108,11 @@ static const char STORE_DOWN[] = "";
  * longest inactivity timeout of the server and of its locations, so the
  * store never drops a session a more lenient location still accepts).
  * Hence  last_seen = entry expiry - store_idle  is known from the lookup
- * alone, and each location applies its own timeout to it. A request moves
- * last_seen forward (one cis2_store_touch, no value rewrite) only when it is
- * a tenth of this location's timeout old: a busy user costs one small
- * store write every ~90 s (15 min default), not one per request, and a
- * session may end up to a tenth of the timeout early, never late.
+ * alone, and each location applies its own timeout to it. A request
+ * anywhere moves last_seen forward (one cis2_store_touch, no value rewrite)
+ * only when it is a tenth of the shortest timeout of the server old: a busy
+ * user costs one small store write every ~90 s (15 min default), not one
+ * per request, and a session may end up to that tenth early, never late.
  * The absolute limit is counted from the login time kept in the record. */
 static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
                                     const char **psid)
@@ -184,7 +184,7 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
                       apr_time_sec(now - last_seen));
         return NULL;
     }
-    if (now - last_seen >= idle / 10) {
+    if (now - last_seen >= cis2_srv_touch_interval(sc)) {
         cis2_store_touch(st, CIS2_NS_SESSION, sid, now, now + store_idle,
                          &err, r->pool);
     }

@@ -122,6 +122,11 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->dir_inactivity_max = add->dir_inactivity_max > base->dir_inactivity_max
                              ? add->dir_inactivity_max
                              : base->dir_inactivity_max;
+    sc->dir_inactivity_min =
+        add->dir_inactivity_min == 0 ? base->dir_inactivity_min
+        : base->dir_inactivity_min == 0 ? add->dir_inactivity_min
+        : add->dir_inactivity_min < base->dir_inactivity_min
+        ? add->dir_inactivity_min : base->dir_inactivity_min;
     sc->dir_max_duration_max =
         add->dir_max_duration_max > base->dir_max_duration_max
         ? add->dir_max_duration_max : base->dir_max_duration_max;
@@ -243,6 +248,16 @@ apr_interval_time_t cis2_srv_store_idle(const cis2_srv_conf *sc)
     apr_interval_time_t t = cis2_srv_inactivity(sc);
 
     return sc->dir_inactivity_max > t ? sc->dir_inactivity_max : t;
+}
+
+apr_interval_time_t cis2_srv_touch_interval(const cis2_srv_conf *sc)
+{
+    apr_interval_time_t t = cis2_srv_inactivity(sc);
+
+    if (sc->dir_inactivity_min > 0 && sc->dir_inactivity_min < t) {
+        t = sc->dir_inactivity_min;
+    }
+    return t / 10;
 }
 
 apr_interval_time_t cis2_srv_store_max(const cis2_srv_conf *sc)
@@ -722,6 +737,9 @@ static const char *set_session_time(cmd_parms *cmd, void *dcv, const char *v)
         dc->inactivity = t;
         if (t > sc->dir_inactivity_max) {
             sc->dir_inactivity_max = t;
+        }
+        if (sc->dir_inactivity_min == 0 || t < sc->dir_inactivity_min) {
+            sc->dir_inactivity_min = t;
         }
     }
     else {

@@ -101,6 +101,8 @@ typedef struct cis2_srv_conf {
      * in any <Location>/<Directory> of this server (0 = none): the store
      * keeps a session as long as the most lenient place needs it */
     apr_interval_time_t dir_inactivity_max, dir_max_duration_max;
+    /* and the shortest location inactivity timeout (0 = none) */
+    apr_interval_time_t dir_inactivity_min;
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
@@ -161,6 +163,10 @@ int cis2_srv_max_pending(const cis2_srv_conf *sc);
 /** How long the store keeps an unused session: the longest inactivity
  *  timeout of the server and of any of its locations. */
 apr_interval_time_t cis2_srv_store_idle(const cis2_srv_conf *sc);
+/** How stale the "last seen" time of a session may get before a request
+ *  refreshes it: a tenth of the shortest inactivity timeout of the server
+ *  and its locations. */
+apr_interval_time_t cis2_srv_touch_interval(const cis2_srv_conf *sc);
 /** The longest session life of the server and any of its locations. */
 apr_interval_time_t cis2_srv_store_max(const cis2_srv_conf *sc);
 /** The inactivity timeout / maximum duration that apply to a request:

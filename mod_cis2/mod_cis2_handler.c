@@ -131,10 +131,11 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     apr_size_t len;
     cis2_pending_t *pl;
     cis2_session_t *s;
+    cis2_store_index_t ix;
     apr_time_t now = apr_time_now(), expires;
 
     if (r->method_number != M_GET) {
-        r->allowed = AP_METHOD_BIT << M_GET;
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (cis2_oidc_parse_callback(&cb, r->args ? r->args : "", &err, r->pool)
@@ -192,10 +193,15 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     /* the store entry's expiry tells when the session was last seen
      * (mod_cis2_authn.c, find_session): always now + the store's idle */
     expires = now + cis2_srv_store_idle(sc);
+    /* indexed by CIS2's sid and the user's sub (scoped to our client), so
+     * a back-channel logout token finds exactly its sessions */
+    ix.sid = index_value(r->pool, sc->client_id, s->sid);
+    ix.sub = index_value(r->pool, sc->client_id, s->sub);
+    ix.created = s->created;
     if (sid == NULL
         || cis2_session_encode(&buf, &len, s, &err, r->pool) != APR_SUCCESS
-        || cis2_store_put(st, CIS2_NS_SESSION, sid, buf, len, expires, &err,
-                          r->pool) != APR_SUCCESS) {
+        || cis2_store_put_indexed(st, CIS2_NS_SESSION, sid, buf, len, expires,
+                                  &ix, &err, r->pool) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00305)
                       "cannot store the new session (ref=%s): %s", ref,
                       err ? err->detail : "random generator failed");
@@ -286,7 +292,7 @@ static int handle_logout(request_rec *r, cis2_srv_conf *sc)
     cis2_cookie_attrs_t ca;
 
     if (r->method_number != M_GET && r->method_number != M_POST) {
-        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     target = logout_return(r, sc);
@@ -405,13 +411,14 @@ static int handle_backchannel_logout(request_rec *r, cis2_srv_conf *sc)
     apr_status_t rv;
 
     if (r->method_number != M_POST) {
-        r->allowed = AP_METHOD_BIT << M_POST;
+        /* make_allow() reads the method list, not r->allowed */
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (ctype == NULL
         || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0
         || (ctype[33] != '\0' && ctype[33] != ';' && ctype[33] != ' ')) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00407)
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00412)
                       "back-channel logout refused: not a form POST");
         return bcl_answer(r, HTTP_BAD_REQUEST);
     }
