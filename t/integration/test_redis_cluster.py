@@ -12,6 +12,8 @@ B's port, which is what a load balancer does.
 
 import json
 import os
+import re
+import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -78,6 +80,13 @@ def nodes(cluster_sim, redis, ports):
     yield made
     for h in made:
         h.stop()
+
+
+@pytest.fixture(scope="module")
+def users():
+    us = [u for u in T.sim_users() if u.aal in (3, None)]
+    assert len(us) >= 2
+    return us
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +256,39 @@ def test_redis_down_gives_503_then_recovers(nodes, user, redis):
     env = T.app_env(s.get(b.url("/app/app.cgi"), allow_redirects=False))
     assert env["REMOTE_USER"] == user.sub
     assert a.wait_log(r"Redis at .* is reachable again", 0)
+
+
+def graceful(h):
+    mark = h.log_size()
+    p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert h.wait_log("resuming normal operations", mark, timeout=15)
+    time.sleep(0.5)
+    return mark
+
+
+def test_key_rotation_across_graceful_restarts(httpd_factory, redis, users):
+    old, new = "the old passphrase of this site", "the new passphrase, rotated in"
+    store = f"CIS2SessionStore {redis.url}"
+    h = httpd_factory(directives=[store, f"CIS2CryptoPassphrase \"{old}\""])
+    s1 = T.new_session()
+    T.app_env(T.login(s1, h.url("/app/app.cgi"), users[0].login))
+    # the new key first, the old one still listed: old sessions live on
+    h.directives = [store, f"CIS2CryptoPassphrase \"{new}\" \"{old}\""]
+    h.write_conf()
+    mark = graceful(h)
+    line = h.wait_log(r"CIS2-10109", mark)
+    assert line and re.search(r"key ids \w{8} \(writes\), \w{8}", line), line
+    assert T.app_env(s1.get(h.url("/app/app.cgi"), allow_redirects=False))
+    s2 = T.new_session()
+    T.app_env(T.login(s2, h.url("/app/app.cgi"), users[1].login))
+    # the old key dropped: its sessions are simply not found (sign in
+    # again, no error page); sessions written with the new key go on
+    h.directives = [store, f"CIS2CryptoPassphrase \"{new}\""]
+    h.write_conf()
+    graceful(h)
+    r = s1.get(h.url("/app/app.cgi"), allow_redirects=False)
+    assert r.status_code == 302
+    assert T.app_env(s2.get(h.url("/app/app.cgi"), allow_redirects=False))[
+        "REMOTE_USER"] == users[1].sub
