@@ -245,7 +245,7 @@ apr_status_t cis2_redis_conf_parse(cis2_redis_conf_t **pconf, const char *url,
                           c->port, c->db);
     c->connect_timeout = CIS2_REDIS_DEFAULT_CONNECT_TIMEOUT;
     c->timeout = CIS2_REDIS_DEFAULT_TIMEOUT;
-    c->max_idle = CIS2_REDIS_DEFAULT_MAX_IDLE;
+    c->max_idle = -1;
     c->prefix = CIS2_REDIS_DEFAULT_PREFIX;
     *pconf = c;
     return APR_SUCCESS;
@@ -329,7 +329,7 @@ typedef struct redis_ctx_t {
     SSL_CTX *ssl_ctx;
     apr_thread_mutex_t *mutex;  /* guards everything below */
     rconn_t **idle;
-    int nidle;
+    int nidle, max_idle;
     apr_time_t down_until;      /* fail fast until then */
     apr_interval_time_t backoff;
     int down;                   /* last connect failed (for log lines) */
@@ -847,7 +847,7 @@ static apr_status_t conn_get(rconn_t **pc, redis_ctx_t *x, int fresh,
 static void conn_put(redis_ctx_t *x, rconn_t *c)
 {
     apr_thread_mutex_lock(x->mutex);
-    if (x->nidle < x->conf->max_idle) {
+    if (x->nidle < x->max_idle) {
         x->idle[x->nidle++] = c;
         c = NULL;
     }
@@ -860,16 +860,20 @@ static void conn_put(redis_ctx_t *x, rconn_t *c)
 static void drop_idle(redis_ctx_t *x)
 {
     rconn_t *dead[64];
-    int n = 0;
+    int n, more;
 
-    apr_thread_mutex_lock(x->mutex);
-    while (x->nidle > 0 && n < 64) {
-        dead[n++] = x->idle[--x->nidle];
-    }
-    apr_thread_mutex_unlock(x->mutex);
-    while (n > 0) {
-        conn_close(dead[--n]);
-    }
+    do {
+        n = 0;
+        apr_thread_mutex_lock(x->mutex);
+        while (x->nidle > 0 && n < 64) {
+            dead[n++] = x->idle[--x->nidle];
+        }
+        more = x->nidle > 0;
+        apr_thread_mutex_unlock(x->mutex);
+        while (n > 0) {
+            conn_close(dead[--n]);
+        }
+    } while (more);
 }
 
 static apr_status_t close_idle(void *data)
@@ -1437,7 +1441,9 @@ apr_status_t cis2_store_redis_create(cis2_store_t **pst,
     }
     x->conf = conf;
     x->crypto = crypto;
-    x->idle = apr_pcalloc(p, sizeof(*x->idle) * (apr_size_t)(conf->max_idle
+    x->max_idle = conf->max_idle >= 0 ? conf->max_idle
+                                      : CIS2_REDIS_DEFAULT_MAX_IDLE;
+    x->idle = apr_pcalloc(p, sizeof(*x->idle) * (apr_size_t)(x->max_idle
                                                              + 1));
     rv = apr_thread_mutex_create(&x->mutex, APR_THREAD_MUTEX_DEFAULT, p);
     if (rv != APR_SUCCESS) {

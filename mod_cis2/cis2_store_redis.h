@@ -23,7 +23,8 @@
 #define CIS2_REDIS_DEFAULT_PORT 6379
 #define CIS2_REDIS_DEFAULT_CONNECT_TIMEOUT apr_time_from_msec(1000)
 #define CIS2_REDIS_DEFAULT_TIMEOUT apr_time_from_msec(1000)
-#define CIS2_REDIS_DEFAULT_MAX_IDLE 16
+#define CIS2_REDIS_DEFAULT_MAX_IDLE 64   /* when pool= is not set and the
+                                           caller gives no thread count */
 #define CIS2_REDIS_DEFAULT_PREFIX "cis2:"
 
 typedef struct cis2_redis_conf_t {
@@ -39,7 +40,9 @@ typedef struct cis2_redis_conf_t {
     const char *key_file;       /* key= (its private key) */
     apr_interval_time_t connect_timeout; /* connect_timeout= (TCP + TLS) */
     apr_interval_time_t timeout;         /* timeout= (one command) */
-    int max_idle;               /* pool= idle connections kept per process */
+    int max_idle;               /* pool= idle connections kept per process;
+                                   -1 = not set (the caller picks: one per
+                                   thread of the process avoids reconnects) */
     const char *prefix;         /* prefix= of every Redis key */
 } cis2_redis_conf_t;
 

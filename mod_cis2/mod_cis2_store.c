@@ -34,6 +34,7 @@
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <util_mutex.h>
+#include <ap_mpm.h>
 
 #include "mod_cis2_private.h"
 #include "mod_cis2_config.h"
@@ -121,11 +122,12 @@ static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10109)
                  "session store: Redis at %s, key ids %s, timeouts %"
                  APR_TIME_T_FMT " ms connect / %" APR_TIME_T_FMT " ms "
-                 "command, up to %d idle connections per process",
+                 "command, %s idle connections per process",
                  redis_conf->url, kids,
                  apr_time_as_msec(redis_conf->connect_timeout),
                  apr_time_as_msec(redis_conf->timeout),
-                 redis_conf->max_idle);
+                 redis_conf->max_idle < 0 ? "one per thread of"
+                 : apr_psprintf(pconf, "up to %d", redis_conf->max_idle));
     return APR_SUCCESS;
 #else
     return APR_ENOTIMPL;        /* the setter refused it already */
@@ -137,8 +139,22 @@ static apr_status_t redis_child_init(apr_pool_t *pchild, server_rec *s)
 #ifdef CIS2_WITH_REDIS
     const cis2_err_t *err = NULL;
     cis2_store_t *st = NULL;
+    const cis2_redis_conf_t *conf = redis_conf;
+    int threads = 0;
 
-    if (cis2_store_redis_create(&st, redis_conf, redis_keys, &err, pchild)
+    /* pool= not set: one idle connection per worker thread, so a busy
+     * child never closes and reopens connections */
+    if (conf->max_idle < 0) {
+        cis2_redis_conf_t *c = apr_pmemdup(pchild, conf, sizeof(*c));
+
+        if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+            || threads < 1) {
+            threads = 1;
+        }
+        c->max_idle = threads;
+        conf = c;
+    }
+    if (cis2_store_redis_create(&st, conf, redis_keys, &err, pchild)
         != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CIS2_LOGNO(10110)
                      "cannot set up the Redis session store in this child: "
