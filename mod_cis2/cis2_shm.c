@@ -208,6 +208,7 @@ typedef struct shm_hdr {
     /* changed under the lock */
     apr_uint64_t ns_bytes[CIS2_SHM_NS_COUNT];
     apr_uint64_t ns_entries[CIS2_SHM_NS_COUNT];
+    apr_uint64_t ns_payload[CIS2_SHM_NS_COUNT];  /* key + value bytes */
     ref_t lru_head[CIS2_SHM_NS_COUNT];
     ref_t lru_tail[CIS2_SHM_NS_COUNT];
     apr_uint64_t free_units;
@@ -751,6 +752,7 @@ static void drop(cis2_shm_t *shm, ref_t *link, ref_t ref)
     }
     h->ns_bytes[e->ns] -= (apr_uint64_t)units << UNIT_SHIFT;
     h->ns_entries[e->ns]--;
+    h->ns_payload[e->ns] -= (apr_uint64_t)e->klen + e->vlen;
     memset((char *)e + sizeof(blk_t), 0,
            ((apr_size_t)units << UNIT_SHIFT) - sizeof(blk_t));
     heap_free(shm, ref);
@@ -893,6 +895,7 @@ static void reinit(cis2_shm_t *shm)
     memset(shm->clock, 0, ((apr_size_t)h->heap_units + 7) / 8);
     memset(h->ns_bytes, 0, sizeof(h->ns_bytes));
     memset(h->ns_entries, 0, sizeof(h->ns_entries));
+    memset(h->ns_payload, 0, sizeof(h->ns_payload));
     memset(h->lru_head, 0, sizeof(h->lru_head));
     memset(h->lru_tail, 0, sizeof(h->lru_tail));
     heap_init(shm);
@@ -1458,6 +1461,7 @@ static apr_status_t put_locked(cis2_shm_t *shm, unsigned ns,
     lru_push(shm, ref, e);
     h->ns_bytes[ns] += bytes;
     h->ns_entries[ns]++;
+    h->ns_payload[ns] += (apr_uint64_t)klen + vlen;
     h->puts++;
     return APR_SUCCESS;
 }
@@ -1659,6 +1663,7 @@ void cis2_shm_get_stats(cis2_shm_t *shm, cis2_shm_stats_t *st)
     for (ns = 0; ns < CIS2_SHM_NS_COUNT; ns++) {
         st->entries[ns] = h->ns_entries[ns];
         st->bytes[ns] = h->ns_bytes[ns];
+        st->payload[ns] = h->ns_payload[ns];
         st->used_bytes += h->ns_bytes[ns];
     }
     st->free_bytes = h->free_units << UNIT_SHIFT;

@@ -68,6 +68,7 @@ typedef struct cis2_shm_geometry_t {
 typedef struct cis2_shm_stats_t {
     apr_uint64_t entries[CIS2_SHM_NS_COUNT];
     apr_uint64_t bytes[CIS2_SHM_NS_COUNT]; /* heap bytes held, per ns */
+    apr_uint64_t payload[CIS2_SHM_NS_COUNT]; /* key + value bytes, per ns */
     apr_uint64_t used_bytes, free_bytes;   /* heap */
     apr_uint64_t hits, misses, expired, evictions, puts, put_failures,
                  lock_waits, resets;

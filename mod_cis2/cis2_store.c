@@ -378,6 +378,8 @@ static void shm_stats(void *ctx, cis2_store_stats_t *stats)
     stats->used_bytes = (apr_size_t)s.used_bytes;
     for (ns = 0; ns < CIS2_NS__COUNT; ns++) {
         stats->entries[ns] = s.entries[ns];
+        stats->bytes[ns] = s.bytes[ns];
+        stats->payload[ns] = s.payload[ns];
     }
     stats->hits = s.hits;
     stats->misses = s.misses;
