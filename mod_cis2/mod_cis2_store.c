@@ -212,11 +212,13 @@ static const char *describe(apr_pool_t *p, const store_retained_t *ret)
         return "(unreadable)";
     }
     cis2_shm_get_geometry(shm, &g);
-    return apr_psprintf(p, "%s, layout v%u, %u buckets, heap %s "
+    return apr_psprintf(p, "%s, layout v%u, %u buckets + 2 x %u index "
+                        "buckets, heap %s "
                         "(sessions %s, pending logins %s, replay markers "
-                        "%s; largest session %s), mutex %s%s%s",
+                        "%s; largest session %s), writers' mutex %s%s%s",
                         kib(p, g.size), (unsigned)g.version,
-                        (unsigned)g.nbuckets, kib(p, g.heap_bytes),
+                        (unsigned)g.nbuckets, (unsigned)g.nix_buckets,
+                        kib(p, g.heap_bytes),
                         kib(p, g.quota[CIS2_NS_SESSION]),
                         kib(p, g.quota[CIS2_NS_PENDING]),
                         kib(p, g.quota[CIS2_NS_REPLAY]),
@@ -224,6 +226,28 @@ static const char *describe(apr_pool_t *p, const store_retained_t *ret)
                         apr_global_mutex_name(ret->mutex),
                         ret->lockfile ? " " : "",
                         ret->lockfile ? ret->lockfile : "");
+}
+
+/* The counters, at every restart (the status page shows them live). */
+static void log_counters(server_rec *s, const cis2_store_stats_t *st)
+{
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10011)
+                 "session store: %" APR_UINT64_T_FMT " sessions in %"
+                 APR_UINT64_T_FMT " bytes (%" APR_UINT64_T_FMT " bytes of "
+                 "keys and values), %" APR_UINT64_T_FMT " pending logins, %"
+                 APR_UINT64_T_FMT " replay markers; %" APR_SIZE_T_FMT " of %"
+                 APR_SIZE_T_FMT " bytes used; hits %" APR_UINT64_T_FMT
+                 ", misses %" APR_UINT64_T_FMT ", expired %" APR_UINT64_T_FMT
+                 ", evictions %" APR_UINT64_T_FMT ", puts %" APR_UINT64_T_FMT
+                 " (%" APR_UINT64_T_FMT " failed), lock waits %"
+                 APR_UINT64_T_FMT ", read retries %" APR_UINT64_T_FMT
+                 " (%" APR_UINT64_T_FMT " sent to the lock)",
+                 st->entries[CIS2_NS_SESSION], st->bytes[CIS2_NS_SESSION],
+                 st->payload[CIS2_NS_SESSION], st->entries[CIS2_NS_PENDING],
+                 st->entries[CIS2_NS_REPLAY], st->used_bytes, st->size_bytes,
+                 st->hits, st->misses, st->expired, st->evictions, st->puts,
+                 st->put_failures, st->lock_waits, st->read_retries,
+                 st->read_fallbacks);
 }
 
 /* A new segment of `size` bytes from the process pool: anonymous where APR
@@ -301,6 +325,7 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
                          "%u, %" APR_UINT64_T_FMT " sessions): %s",
                          ret->generation, stats.entries[CIS2_NS_SESSION],
                          describe(pconf, ret));
+            log_counters(s, &stats);
             store = st;
             return APR_SUCCESS;
         }
@@ -340,7 +365,7 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
     ret->size = apr_shm_size_get(shm);
     ret->wanted = size;
     ret->generation = 1;
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CIS2_LOGNO(10004)
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10004)
                  "session store created: %s", describe(pconf, ret));
     store = st;
     return APR_SUCCESS;
