@@ -472,7 +472,7 @@ apr_status_t cis2_jwt_check_id_token(const json_t *claims,
     return APR_SUCCESS;
 }
 
-/* ---- logout tokens (Back-Channel Logout 1.0 §2.6) ------------------------ */
+/* ---- logout tokens (Back-Channel Logout 1.0 §2.6) ---------------------- */
 
 /* An optional short printable string claim: 1 and *pv when present and
  * valid, 0 when absent, -1 when present but unusable. */

@@ -229,7 +229,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     return HTTP_MOVED_TEMPORARILY;
 }
 
-/* ---- logout ---------------------------------------------------------------- */
+/* ---- logout ------------------------------------------------------------- */
 
 /* The `return` parameter of the logout endpoint, validated by THE redirect
  * validator (cis2_url.h): our origin or CIS2RedirectAllowOrigin only. NULL
@@ -347,7 +347,7 @@ static int handle_logout(request_rec *r, cis2_srv_conf *sc)
                           cis2_srv_default_url(sc), "Sign in again");
 }
 
-/* ---- back-channel logout (CIS2.md §11, OIDC Back-Channel Logout 1.0) ----- */
+/* ---- back-channel logout (CIS2.md §11, OIDC Back-Channel Logout 1.0) -- */
 
 /* Read a form body of at most CIS2_MAX_FORM bytes. */
 static apr_status_t read_form_body(request_rec *r, const char **pbody)
