@@ -327,6 +327,7 @@ typedef struct redis_ctx_t {
     const cis2_redis_conf_t *conf;
     const cis2_crypto_t *crypto;
     SSL_CTX *ssl_ctx;
+    int own_ssl_ctx;            /* made here (else conf->tls_ctx's) */
     apr_thread_mutex_t *mutex;  /* guards everything below */
     rconn_t **idle;
     int nidle, max_idle;
@@ -883,10 +884,10 @@ static apr_status_t close_idle(void *data)
     while (x->nidle > 0) {
         conn_close(x->idle[--x->nidle]);
     }
-    if (x->ssl_ctx != NULL) {
+    if (x->ssl_ctx != NULL && x->own_ssl_ctx) {
         SSL_CTX_free(x->ssl_ctx);
-        x->ssl_ctx = NULL;
     }
+    x->ssl_ctx = NULL;
     return APR_SUCCESS;
 }
 
@@ -1423,6 +1424,30 @@ static apr_status_t make_ssl_ctx(SSL_CTX **pctx, const cis2_redis_conf_t *c,
     return APR_SUCCESS;
 }
 
+static apr_status_t free_ssl_ctx(void *data)
+{
+    SSL_CTX_free(data);
+    return APR_SUCCESS;
+}
+
+apr_status_t cis2_redis_conf_load_tls(cis2_redis_conf_t *conf,
+                                      const cis2_err_t **perr, apr_pool_t *p)
+{
+    SSL_CTX *ctx = NULL;
+    apr_status_t rv;
+
+    if (!conf->tls) {
+        return APR_SUCCESS;
+    }
+    rv = make_ssl_ctx(&ctx, conf, perr, p);
+    if (rv == APR_SUCCESS) {
+        conf->tls_ctx = ctx;
+        apr_pool_cleanup_register(p, ctx, free_ssl_ctx,
+                                  apr_pool_cleanup_null);
+    }
+    return rv;
+}
+
 apr_status_t cis2_store_redis_create(cis2_store_t **pst,
                                      const cis2_redis_conf_t *conf,
                                      const cis2_crypto_t *crypto,
@@ -1450,11 +1475,15 @@ apr_status_t cis2_store_redis_create(cis2_store_t **pst,
         return cis2_err_set(perr, p, CIS2_E_CONFIG, "cannot create a "
                             "mutex");
     }
-    if (conf->tls) {
+    if (conf->tls && conf->tls_ctx != NULL) {
+        x->ssl_ctx = conf->tls_ctx;
+    }
+    else if (conf->tls) {
         rv = make_ssl_ctx(&x->ssl_ctx, conf, perr, p);
         if (rv != APR_SUCCESS) {
             return rv;
         }
+        x->own_ssl_ctx = 1;
     }
     apr_pool_cleanup_register(p, x, close_idle, apr_pool_cleanup_null);
     *pst = cis2_store_make(&redis_ops, x, p);

@@ -44,6 +44,8 @@ typedef struct cis2_redis_conf_t {
                                    -1 = not set (the caller picks: one per
                                    thread of the process avoids reconnects) */
     const char *prefix;         /* prefix= of every Redis key */
+    void *tls_ctx;              /* SSL_CTX from cis2_redis_conf_load_tls;
+                                   NULL = each store makes its own */
 } cis2_redis_conf_t;
 
 /** Parse redis://[user:password@]host[:port][/db] or rediss://... into a
@@ -58,6 +60,14 @@ apr_status_t cis2_redis_conf_parse(cis2_redis_conf_t **pconf, const char *url,
 apr_status_t cis2_redis_conf_set(cis2_redis_conf_t *conf, const char *name,
                                  const char *value,
                                  const cis2_err_t **perr, apr_pool_t *p);
+
+/** For rediss://: read the CA, certificate and key files now (say, as
+ *  root in httpd's parent, before children drop privileges) into a TLS
+ *  context kept in conf and freed with p; stores made from conf (in
+ *  forked children) share it. Nothing to do for redis://. CIS2_E_CONFIG
+ *  naming the file that failed. */
+apr_status_t cis2_redis_conf_load_tls(cis2_redis_conf_t *conf,
+                                      const cis2_err_t **perr, apr_pool_t *p);
 
 /** A store over Redis for this process (threads share a small pool of
  *  connections, opened lazily, so create it after fork). `crypto` must

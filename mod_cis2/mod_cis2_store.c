@@ -117,6 +117,14 @@ static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
                            cis2_crypto_kid(keys, i, pconf),
                            i ? "" : " (writes)", NULL);
     }
+    /* TLS files are read now, as root: children run as the User */
+    rv = cis2_redis_conf_load_tls(sc->redis, &err, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(10112)
+                     "CIS2SessionStore %s: %s", sc->redis->url,
+                     err ? err->detail : "TLS set-up failed");
+        return rv;
+    }
     redis_conf = sc->redis;
     redis_keys = keys;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10109)

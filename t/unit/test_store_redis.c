@@ -1084,6 +1084,29 @@ START_TEST(tls)
     ck_assert_msg(cis2_store_put(st, CIS2_NS_SESSION, "k", "mtls", 4,
                                  now + SEC(60), &err, g_pool) == APR_SUCCESS,
                   "%s", err ? err->detail : "?");
+    /* the TLS context loaded once (as httpd's parent does, as root) and
+     * shared by the stores made from that configuration (the children) */
+    ck_assert_int_eq(cis2_redis_conf_parse(&conf, apr_psprintf(g_pool,
+                     "rediss://127.0.0.1:%d/0", m.port), &err, g_pool),
+                     APR_SUCCESS);
+    cis2_redis_conf_set(conf, "ca", apr_pstrcat(g_pool, m.dir, "/ca.crt",
+                                                NULL), &err, g_pool);
+    cis2_redis_conf_set(conf, "cert", apr_pstrcat(g_pool, m.dir,
+                                                  "/client.crt", NULL),
+                        &err, g_pool);
+    cis2_redis_conf_set(conf, "key", apr_pstrcat(g_pool, m.dir,
+                                                 "/client.key", NULL),
+                        &err, g_pool);
+    ck_assert_int_eq(cis2_redis_conf_load_tls(conf, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(conf->tls_ctx);
+    st = store_with(conf, keys(PW_A, NULL));
+    ck_assert_int_eq(cis2_store_get(st, CIS2_NS_SESSION, "k", now, &v, &len,
+                                    NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_str_eq(v, "mtls");
+    st = store_with(conf, keys(PW_A, NULL));
+    ck_assert_int_eq(cis2_store_get(st, CIS2_NS_SESSION, "k", now, &v, &len,
+                                    NULL, &err, g_pool), APR_SUCCESS);
     /* a missing key file is a configuration error at creation */
     ck_assert_int_eq(cis2_redis_conf_parse(&conf, apr_psprintf(g_pool,
                      "rediss://127.0.0.1:%d/0", m.port), &err, g_pool),
@@ -1093,6 +1116,11 @@ START_TEST(tls)
     ck_assert_int_ne(cis2_store_redis_create(&st, conf, keys(PW_A, NULL),
                                              &err, g_pool), APR_SUCCESS);
     ck_assert_int_eq(code(err), CIS2_E_CONFIG);
+    err = NULL;
+    ck_assert_int_ne(cis2_redis_conf_load_tls(conf, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(code(err), CIS2_E_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err->detail, "/nonexistent.crt"));
     redis_cleanup(&m);
 }
 END_TEST
