@@ -19,10 +19,13 @@ REDIS_SERVER = "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, port=None):
+    def __init__(self, port=None, tls=None):
+        """tls: a dict of cert, key, ca file paths (and optional
+        auth_clients=True): the server listens with TLS only, on port."""
         self.port = port or T.free_port()
         self.dir = tempfile.mkdtemp(prefix="cis2-redis-")
         self.proc = None
+        self.tls = tls
 
     def start(self, timeout=10):
         if not os.path.exists(REDIS_SERVER):
@@ -32,11 +35,14 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port),
              "--dir", self.dir, "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--logfile", "redis.log"],
+             "--daemonize", "no", "--logfile", "redis.log"] + self.tls_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
+                if self.tls:
+                    socket.create_connection(("127.0.0.1", self.port), 1).close()
+                    return self
                 if self.command("PING") == "PONG":
                     return self
             except OSError:
@@ -45,6 +51,15 @@ class RedisServer:
                 break
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on {self.port}")
+
+    def tls_args(self):
+        if not self.tls:
+            return []
+        t = self.tls
+        return ["--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", t["cert"], "--tls-key-file", t["key"],
+                "--tls-ca-cert-file", t["ca"], "--tls-auth-clients",
+                "yes" if t.get("auth_clients") else "no"]
 
     def kill(self):
         """Stop it hard (as a crash would): only what was SAVEd survives."""

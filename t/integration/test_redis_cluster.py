@@ -30,10 +30,11 @@ PASSPHRASE = "cluster passphrase shared by every node"
 
 
 @pytest.fixture(scope="module")
-def redis():
-    r = RedisServer().start()
+def redis(port_pool):
+    r = RedisServer(port=port_pool.take()).start()   # never an httpd's port
     yield r
     r.stop()
+    port_pool.give(r.port)
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +293,66 @@ def test_key_rotation_across_graceful_restarts(httpd_factory, redis, users):
     assert r.status_code == 302
     assert T.app_env(s2.get(h.url("/app/app.cgi"), allow_redirects=False))[
         "REMOTE_USER"] == users[1].sub
+
+
+def make_pki(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate,
+    the keys readable by root only (httpd's parent reads them)."""
+    sh = f"""set -e; cd '{d}'
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca \
+    -keyout ca.key -out ca.crt
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key \
+    -out server.csr
+printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+    -days 2 -extfile san.ext -out server.crt
+openssl req -newkey rsa:2048 -nodes -subj /CN=node -keyout client.key \
+    -out client.csr
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+    -days 2 -out client.crt
+chmod 600 client.key server.key ca.key
+"""
+    p = subprocess.run(["sh", "-c", sh], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_rediss_with_client_certificate(httpd_factory, users, port_pool):
+    d = tempfile.mkdtemp(prefix="cis2-pki-")
+    os.chmod(d, 0o755)
+    make_pki(d)
+    r = RedisServer(port=port_pool.take(), tls={"cert": f"{d}/server.crt", "key": f"{d}/server.key",
+                         "ca": f"{d}/ca.crt", "auth_clients": True}).start()
+    try:
+        store = (f"CIS2SessionStore rediss://127.0.0.1:{r.port}/0 "
+                 f"ca={d}/ca.crt cert={d}/client.crt key={d}/client.key")
+        h = httpd_factory(directives=[store,
+                                      f"CIS2CryptoPassphrase \"{PASSPHRASE}\""])
+        s = T.new_session()
+        env = T.app_env(T.login(s, h.url("/app/app.cgi"), users[0].login))
+        assert env["REMOTE_USER"] == users[0].sub
+        assert T.app_env(s.get(h.url("/app/app.cgi"),
+                               allow_redirects=False))["REMOTE_USER"] == users[0].sub
+        # a CA that did not sign the server: a clear 503, the reason logged
+        h2 = httpd_factory(directives=[
+            f"CIS2SessionStore rediss://127.0.0.1:{r.port}/0 ca={d}/client.crt "
+            f"cert={d}/client.crt key={d}/client.key",
+            f"CIS2CryptoPassphrase \"{PASSPHRASE}\""])
+        h2.expect_log(r"CIS2-10111", r"CIS2-00003: .*Redis at")
+        mark = h2.log_size()
+        resp = T.new_session().get(h2.url("/app/app.cgi"), allow_redirects=False)
+        T.assert_error_page(h2, resp, 503, mark)
+        assert h2.wait_log(r"CIS2-10111.*not trusted", mark)
+        # a key file that does not exist stops the start, naming it
+        h3 = httpd_factory(directives=[
+            f"CIS2SessionStore rediss://127.0.0.1:{r.port}/0 ca={d}/ca.crt "
+            f"cert={d}/client.crt key={d}/missing.key",
+            f"CIS2CryptoPassphrase \"{PASSPHRASE}\""], start=False)
+        h3.expect_log(r"CIS2-10112", r"AH000(16|20)")
+        # `-k start` detaches before the failure; the parent then exits
+        subprocess.run([T.APACHE2, "-f", h3.conf, "-k", "start"],
+                       capture_output=True, timeout=30)
+        assert h3.wait_log(r"CIS2-10112: .*missing\.key", 0, timeout=15)
+        assert h3.wait_log(r"Configuration Failed", 0, timeout=15)
+    finally:
+        r.stop()
+        port_pool.give(r.port)
