@@ -95,8 +95,8 @@ int cis2_glue_store_check(server_rec *main_s)
 
 static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
 {
-    cis2_srv_conf *sc = cis2_srv(s);
 #ifdef CIS2_WITH_REDIS
+    cis2_srv_conf *sc = cis2_srv(s);
     const cis2_err_t *err = NULL;
     cis2_crypto_t *keys = NULL;
     apr_status_t rv;
