@@ -13,6 +13,7 @@ B's port, which is what a load balancer does.
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -356,3 +357,4 @@ def test_rediss_with_client_certificate(httpd_factory, users, port_pool):
     finally:
         r.stop()
         port_pool.give(r.port)
+        shutil.rmtree(d, ignore_errors=True)
