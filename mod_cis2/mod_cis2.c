@@ -48,7 +48,7 @@ static int cis2_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
     server_rec *main_s = s;
-    int problems = 0;
+    int problems = cis2_glue_store_check(s);
 
     for (; s != NULL; s = s->next) {
         problems += cis2_srv_check(s, ptemp);

@@ -98,6 +98,9 @@ static void export_session(request_rec *r, const cis2_session_t *s,
 
 /* ---- session lookup ------------------------------------------------------ */
 
+/* find_session's *psid when the store is down and the 503 page is sent */
+static const char STORE_DOWN[] = "";
+
 /* The session for this request's cookie, or NULL.
  *
  * Timeouts without a store write per request. The store entry of a session
@@ -141,6 +144,11 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
     now = apr_time_now();
     if (cis2_store_get(st, CIS2_NS_SESSION, sid, now, &val, &len, &expires,
                        &err, r->pool) != APR_SUCCESS) {
+        if (err->code == CIS2_E_STORE_DOWN) {   /* 503, not a login loop */
+            cis2_glue_store_unavailable(r, err, "session lookup");
+            *psid = STORE_DOWN;
+            return NULL;
+        }
         if (err->code != CIS2_E_NOT_FOUND) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00202)
                           "session store lookup failed: %s", err->detail);
@@ -348,6 +356,10 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
         || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
         || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
                           &err, r->pool) != APR_SUCCESS) {
+        if (err != NULL && err->code == CIS2_E_STORE_DOWN) {
+            cis2_glue_store_unavailable(r, err, "sign-in start");
+            return DONE;
+        }
         ref = cis2_random_ref(r->pool);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00204)
                       "cannot start a sign-in (ref=%s): %s (%s)", ref,
@@ -443,6 +455,9 @@ int cis2_hook_check_authn(request_rec *r)
     }
     need = cis2_dir_required_aal(cis2_dir(r), sc);
     s = find_session(r, sc, &sid);
+    if (sid == STORE_DOWN) {
+        return DONE;                    /* the 503 page is sent */
+    }
     if (s != NULL && (need < 0 || s->aal >= need)) {
         export_session(r, s, cis2_dir_pass_as(cis2_dir(r)));
         cis2_authz_set_session(r, s);

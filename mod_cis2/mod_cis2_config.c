@@ -13,6 +13,8 @@
 
 #include "mod_cis2_config.h"
 #include "cis2_util.h"
+#include "cis2_crypto.h"
+#include "cis2_store_redis.h"
 
 /* ---- CIS2 environments (CIS2.md §1): issuer strings kept byte for byte,
  *      ":443" included; discovery works without the port ---- */
@@ -134,6 +136,8 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->status_path = CIS2_PICK_PTR(add, base, status_path);
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
+    sc->redis = base->redis;
+    sc->passphrases = base->passphrases;
     return sc;
 }
 
@@ -699,6 +703,105 @@ static const char *set_pass_as(cmd_parms *cmd, void *dcv, const char *v)
     return NULL;
 }
 
+/* CIS2SessionStore shm | redis[s]://... [name=value ...] (issue #6) */
+static const char *set_session_store(cmd_parms *cmd, void *dc,
+                                     const char *args)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *url = ap_getword_conf(cmd->temp_pool, &args);
+
+    if (err != NULL) {
+        return err;
+    }
+    if (strcasecmp(url, "shm") == 0 && *args == '\0') {
+        SRV(cmd)->redis = NULL;
+        return NULL;
+    }
+    if (strncasecmp(url, "redis://", 8) != 0
+        && strncasecmp(url, "rediss://", 9) != 0) {
+        return apr_psprintf(cmd->pool, "CIS2-10100: %s: use shm, or a "
+                            "redis:// or rediss:// URL followed by options",
+                            cmd->cmd->name);
+    }
+#ifdef CIS2_WITH_REDIS
+    {
+        cis2_redis_conf_t *rc = NULL;
+        const cis2_err_t *e = NULL;
+
+        if (cis2_redis_conf_parse(&rc, apr_pstrdup(cmd->pool, url), &e,
+                                  cmd->pool) != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "CIS2-10101: %s: %s",
+                                cmd->cmd->name, e->detail);
+        }
+        while (*args != '\0') {
+            char *opt = ap_getword_conf(cmd->pool, &args);
+            char *eq = strchr(opt, '=');
+            const char *val;
+
+            if (*opt == '\0') {
+                break;
+            }
+            if (eq != NULL) {
+                *eq++ = '\0';
+            }
+            val = eq;
+            if (eq != NULL && strcmp(opt, "password") == 0
+                && strncmp(eq, "file:", 5) == 0) {
+                const char *msg = read_secret_file(cmd, eq + 5, &val);
+
+                if (msg != NULL) {
+                    return apr_psprintf(cmd->pool, "CIS2-10102: %s: "
+                                        "password: %s", cmd->cmd->name, msg);
+                }
+            }
+            if (cis2_redis_conf_set(rc, opt, val, &e, cmd->pool)
+                != APR_SUCCESS) {
+                return apr_psprintf(cmd->pool, "CIS2-10103: %s: %s",
+                                    cmd->cmd->name, e->detail);
+            }
+        }
+        SRV(cmd)->redis = rc;
+        return NULL;
+    }
+#else
+    return apr_psprintf(cmd->pool, "CIS2-10104: %s: this mod_cis2 was built "
+                        "without hiredis, so it has no Redis store (install "
+                        "libhiredis-dev and build again)", cmd->cmd->name);
+#endif
+}
+
+/* CIS2CryptoPassphrase <new> [<old> ...]: each inline or file:/path */
+static const char *set_passphrase(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    cis2_srv_conf *sc = SRV(cmd);
+    const char *pw = v;
+
+    if (err != NULL) {
+        return err;
+    }
+    if (strncmp(v, "file:", 5) == 0) {
+        const char *msg = read_secret_file(cmd, v + 5, &pw);
+
+        if (msg != NULL) {
+            return apr_psprintf(cmd->pool, "CIS2-10105: %s: %s",
+                                cmd->cmd->name, msg);
+        }
+    }
+    if (strlen(pw) < CIS2_CRYPTO_MIN_PASSPHRASE
+        || cis2_has_ctl(pw, strlen(pw))) {
+        return apr_psprintf(cmd->pool, "CIS2-10106: %s: a passphrase needs "
+                            "at least %d characters and no control "
+                            "characters", cmd->cmd->name,
+                            CIS2_CRYPTO_MIN_PASSPHRASE);
+    }
+    if (sc->passphrases == NULL) {
+        sc->passphrases = apr_array_make(cmd->pool, 2, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(sc->passphrases, const char *) = pw;
+    return NULL;
+}
+
 /* CIS2SessionInactivityTimeout and CIS2SessionMaxDuration: server-wide,
  * or for one <Location>/<Directory> (cmd->path set). A location's value is
  * also remembered as the server's largest, so the store keeps a session
@@ -995,6 +1098,12 @@ const command_rec cis2_cmds[] = {
                   "after logout; default /"),
     AP_INIT_TAKE1("CIS2SessionStoreSize", set_store_size, NULL, RSRC_CONF,
                   "Shared memory for sessions (global); default 64M"),
+    AP_INIT_RAW_ARGS("CIS2SessionStore", set_session_store, NULL, RSRC_CONF,
+                     "shm (default) or redis[s]://[user:pass@]host:port/db "
+                     "[options] (global)"),
+    AP_INIT_ITERATE("CIS2CryptoPassphrase", set_passphrase, NULL, RSRC_CONF,
+                    "Passphrases (or file:/path) for data kept outside "
+                    "httpd: the first encrypts, all decrypt (global)"),
     AP_INIT_TAKE1("CIS2CookieDomain", set_cookie_domain, NULL, RSRC_CONF,
                   "Domain attribute of the session cookie; default none "
                   "(host-only)"),

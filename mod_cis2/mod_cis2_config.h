@@ -89,6 +89,9 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    struct cis2_redis_conf_t *redis; /* CIS2SessionStore redis://; NULL =
+                                       shm (main server) */
+    apr_array_header_t *passphrases; /* CIS2CryptoPassphrase (main server) */
     const char *cookie_domain;      /* CIS2CookieDomain */
     const char *cookie_same_site;   /* CIS2CookieSameSite */
     int max_pending;                /* CIS2MaxPendingLogins */

@@ -151,6 +151,9 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
      * whatever happens next (a replayed callback finds nothing) */
     if (cis2_store_take(st, CIS2_NS_PENDING, cb->state, now, &val, &len, &err,
                         r->pool) != APR_SUCCESS) {
+        if (err->code == CIS2_E_STORE_DOWN) {
+            return cis2_glue_store_unavailable(r, err, "callback");
+        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00301)
                       "callback for an unknown, expired or used sign-in "
                       "(ref=%s): %s", ref, cis2_err_name(err->code));
