@@ -44,9 +44,13 @@ def test_small_store_evicts_old_sessions(httpd_factory):
     for _ in range(240):         # ~4.3 KB each: more than ~830 KB holds
         s = T.new_session()
         assert T.login(s, h.url("/app/app.cgi"), "nurse").status_code == 200
+        s.close()                # keep the cookie, not 240 idle connections
         sessions.append(s)
-    alive = [s.get(h.url("/app/app.cgi"), allow_redirects=False).status_code
-             for s in sessions]
+    alive = []
+    for s in sessions:
+        alive.append(s.get(h.url("/app/app.cgi"),
+                           allow_redirects=False).status_code)
+        s.close()
     assert alive[-1] == 200 and alive[-5:] == [200] * 5, alive
     assert alive[0] == 302, "the oldest session should have been evicted"
     start = graceful(h)
