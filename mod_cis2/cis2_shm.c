@@ -1396,7 +1396,7 @@ static apr_status_t put_locked(cis2_shm_t *shm, unsigned ns,
     if (ref != 0) {
         drop(shm, link, ref);
     }
-    /* Quota: evict from this namespace only (bytes <= quota / 8, so this
+    /* Quota: evict from this namespace only (bytes <= quota / 16, so this
      * ends with room while entries remain). */
     while (h->ns_bytes[ns] + bytes > h->quota[ns]
            && (ref = pick_victim(shm, ns, now, &expired)) != 0) {

@@ -40,7 +40,7 @@
 /** One entry may use at most 1/CIS2_SHM_ENTRY_SHARE of its namespace's
  *  quota; a bigger value is refused with CIS2_E_TOO_LARGE (see cis2_shm.c,
  *  "quotas"). */
-#define CIS2_SHM_ENTRY_SHARE 8
+#define CIS2_SHM_ENTRY_SHARE 16
 
 /** Default quota shares, in percent of the entry heap, by namespace
  *  (session, pending login, replay marker). */

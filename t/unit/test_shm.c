@@ -193,7 +193,8 @@ START_TEST(geometry_is_sane)
     ck_assert_uint_le(g.quota[NS_S] + g.quota[NS_P] + g.quota[NS_R],
                       g.heap_bytes);
     ck_assert_uint_gt(g.quota[NS_S], 8 * g.quota[NS_P]);
-    ck_assert_uint_eq(g.max_entry[NS_S], (g.quota[NS_S] / 8) & ~15u);
+    ck_assert_uint_eq(g.max_entry[NS_S],
+                      (g.quota[NS_S] / CIS2_SHM_ENTRY_SHARE) & ~15u);
     ck_assert_int_ne(g.formatted, 0);
     cis2_shm_get_stats(shm, &st);
     ck_assert_uint_eq(st.used_bytes, 0);
@@ -628,7 +629,7 @@ END_TEST
 START_TEST(fragmented_store_is_full)
 {
     unsigned shares[3] = { 49, 50, 1 };
-    cis2_shm_t *shm = fresh_with(65536, shares);
+    cis2_shm_t *shm = fresh_with(262144, shares);
     cis2_shm_geometry_t g;
     cis2_shm_stats_t st;
     cis2_shm_audit_t a;
@@ -672,7 +673,7 @@ START_TEST(reattach_keeps_contents)
     const cis2_err_t *err = NULL;
     cis2_shm_stats_t sa, sb;
     cis2_shm_geometry_t ga, gb;
-    char *big = filled(20000, 4);
+    char *big = filled(10000, 4);
     int i;
 
     for (i = 0; i < 50; i++) {
