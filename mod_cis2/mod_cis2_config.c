@@ -961,12 +961,20 @@ static const char *set_key_file(cmd_parms *cmd, void *dc, const char *path,
     int previous = cmd->info != NULL;
     const cis2_err_t *err = NULL;
     cis2_rp_key_t *key;
+    const char *msg;
     const char *full = ap_server_root_relative(cmd->pool, path);
 
     if (full == NULL || cis2_rp_key_load_file(&key, full, kid, &err,
                                               cmd->pool) != APR_SUCCESS) {
         return apr_psprintf(cmd->pool, "CIS2-00150: %s: %s", cmd->cmd->name,
                             err ? err->detail : "invalid path");
+    }
+    /* a private key is a secret: like CIS2ClientSecret file:, it must not
+     * be readable by every user on the machine */
+    if (cis2_rp_key_can_sign(key)
+        && (msg = cis2_check_secret_file(cmd->pool, full)) != NULL) {
+        return apr_psprintf(cmd->pool, "CIS2-00158: %s: %s", cmd->cmd->name,
+                            msg);
     }
     if (!previous && !cis2_rp_key_can_sign(key)) {
         return apr_psprintf(cmd->pool, "CIS2-00151: %s: %s holds a public "

@@ -27,7 +27,7 @@ def genkey(path):
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
                     "rsa_keygen_bits:2048", "-out", path], check=True,
                    capture_output=True)
-    os.chmod(path, 0o644)   # httpd reads it at start-up (as root here)
+    os.chmod(path, 0o600)   # httpd reads it at start-up, as root
     return path
 
 
@@ -193,6 +193,21 @@ def test_configtest_refuses_public_key_as_current(httpd_factory, tmp_path):
                       start=False)
     p = h.configtest()
     assert p.returncode != 0 and "CIS2-00150" in p.stdout + p.stderr
+
+
+def test_configtest_refuses_world_readable_private_key(httpd_factory,
+                                                       tmp_path):
+    key = genkey(str(tmp_path / "k.pem"))
+    os.chmod(str(tmp_path), 0o755)
+    os.chmod(key, 0o644)
+    h = httpd_factory(directives=[f"CIS2PrivateKeyFile {key}"], start=False)
+    p = h.configtest()
+    out = p.stdout + p.stderr
+    assert p.returncode != 0 and "CIS2-00158" in out, out
+    assert "CIS2PrivateKeyFile" in out and "BEGIN" not in out
+    os.chmod(key, 0o600)
+    p = h.configtest()
+    assert "CIS2-00158" not in p.stdout + p.stderr
 
 
 def test_no_jwks_endpoint_without_keys(httpd):
