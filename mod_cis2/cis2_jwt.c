@@ -471,3 +471,126 @@ apr_status_t cis2_jwt_check_id_token(const json_t *claims,
     }
     return APR_SUCCESS;
 }
+
+/* ---- logout tokens (Back-Channel Logout 1.0 §2.6) ---------------------- */
+
+/* An optional short printable string claim: 1 and *pv when present and
+ * valid, 0 when absent, -1 when present but unusable. */
+static int get_short_str(const json_t *c, const char *name, const char **pv,
+                         apr_pool_t *p)
+{
+    const json_t *v = json_object_get(c, name);
+    size_t n;
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        return -1;
+    }
+    n = json_string_length(v);
+    if (n == 0 || n > SUB_MAX_LEN
+        || cis2_has_ctl(json_string_value(v), n)
+        || strlen(json_string_value(v)) != n) {
+        return -1;
+    }
+    *pv = apr_pstrmemdup(p, json_string_value(v), n);
+    return 1;
+}
+
+apr_status_t cis2_jwt_check_logout_token(cis2_logout_claims_t **plc,
+                                         const json_t *claims,
+                                         const cis2_logout_expect_t *ex,
+                                         const cis2_err_t **perr,
+                                         apr_pool_t *p)
+{
+    cis2_logout_claims_t *lc;
+    const json_t *v, *ev;
+    apr_status_t rv;
+    int r;
+
+    if (ex == NULL || ex->issuer == NULL || ex->client_id == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CONFIG,
+                            "no issuer or client_id to check the logout "
+                            "token against");
+    }
+    if (!json_is_object(claims)) {
+        return cis2_err_set(perr, p, CIS2_E_JSON,
+                            "logout token claims are not an object");
+    }
+    lc = apr_pcalloc(p, sizeof(*lc));
+    /* step 3 (as OIDC Core §3.1.3.7 steps 2-3): iss byte for byte, aud */
+    v = json_object_get(claims, "iss");
+    if (v == NULL || !str_eq(v, ex->issuer)) {
+        return cis2_err_set(perr, p, CIS2_E_ISS, v == NULL ? "no iss claim"
+                            : "iss does not match the configured issuer");
+    }
+    rv = check_aud(claims, ex->client_id, perr, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    /* iat: required (§2.4); not from the future; not older than the
+     * window NHS RPs use (CIS2.md §11: 5 min) */
+    r = get_date(claims, "iat", &lc->iat);
+    if (r == 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_MISSING, "no iat claim");
+    }
+    if (r < 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "iat is not a NumericDate");
+    }
+    if (lc->iat > ex->now + ex->skew) {
+        return cis2_err_set(perr, p, CIS2_E_IAT_FUTURE, "iat in the future");
+    }
+    if (ex->max_age > 0 && lc->iat < ex->now - ex->max_age - ex->skew) {
+        return cis2_err_set(perr, p, CIS2_E_EXPIRED,
+                            "logout token iat older than %" APR_TIME_T_FMT
+                            " seconds", (apr_time_t)apr_time_sec(ex->max_age));
+    }
+    /* exp is optional here (CIS2.md §11), checked when present */
+    r = get_date(claims, "exp", &lc->exp);
+    if (r < 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "exp is not a NumericDate");
+    }
+    if (r > 0 && ex->now - ex->skew >= lc->exp) {
+        return cis2_err_set(perr, p, CIS2_E_EXPIRED, "logout token expired");
+    }
+    /* step 4: events holds the back-channel logout member, an object */
+    v = json_object_get(claims, "events");
+    if (v == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_MISSING, "no events claim");
+    }
+    ev = json_is_object(v) ? json_object_get(v, CIS2_BCL_EVENT) : NULL;
+    if (!json_is_object(ev)) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "events has no back-channel logout event object");
+    }
+    /* step 6: a nonce would make it an ID token in disguise */
+    if (json_object_get(claims, "nonce") != NULL) {
+        return cis2_err_set(perr, p, CIS2_E_NONCE,
+                            "logout token carries a nonce");
+    }
+    /* step 5: sub and/or sid */
+    r = get_short_str(claims, "sub", &lc->sub, p);
+    if (r < 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "sub is not a short printable string");
+    }
+    r = get_short_str(claims, "sid", &lc->sid, p);
+    if (r < 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "sid is not a short printable string");
+    }
+    if (lc->sub == NULL && lc->sid == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_MISSING,
+                            "logout token has neither sub nor sid");
+    }
+    r = get_short_str(claims, "jti", &lc->jti, p);
+    if (r < 0) {
+        return cis2_err_set(perr, p, CIS2_E_CLAIM_INVALID,
+                            "jti is not a short printable string");
+    }
+    *plc = lc;
+    return APR_SUCCESS;
+}

@@ -68,4 +68,41 @@ apr_status_t cis2_jwt_check_id_token(const json_t *claims,
                                      const cis2_id_token_expect_t *ex,
                                      const cis2_err_t **perr, apr_pool_t *p);
 
+/* ---- logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4, §2.6) */
+
+#define CIS2_BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"
+
+/** What a valid logout token says. Strings point into the pool. */
+typedef struct cis2_logout_claims_t {
+    const char *sub;          /* NULL when absent */
+    const char *sid;          /* NULL when absent (then sub is set) */
+    const char *jti;          /* NULL when absent */
+    apr_time_t iat;
+    apr_time_t exp;           /* 0 when absent */
+} cis2_logout_claims_t;
+
+typedef struct cis2_logout_expect_t {
+    const char *issuer;             /* exact, byte for byte */
+    const char *client_id;          /* must be in aud */
+    apr_time_t now;
+    apr_interval_time_t skew;
+    apr_interval_time_t max_age;    /* iat older than now-age-skew refused */
+} cis2_logout_expect_t;
+
+/** Validate the claims of a logout token whose signature the caller has
+ *  verified (BCL §2.6 steps 3-6, CIS2.md §11): iss exact; aud contains
+ *  client_id (azp, if present, is us); iat required, not in the future
+ *  beyond skew, not older than max_age + skew; exp, if present, not
+ *  passed; `events` an object with the back-channel-logout member, itself
+ *  an object; sub and/or sid (strings, short, printable; at least one);
+ *  NO nonce; jti a short printable string when present. On success
+ *  *plc holds sub, sid, jti, iat, exp. Errors: CIS2_E_ISS, CIS2_E_AUD,
+ *  CIS2_E_AZP, CIS2_E_IAT_FUTURE, CIS2_E_EXPIRED, CIS2_E_CLAIM_MISSING,
+ *  CIS2_E_CLAIM_INVALID, CIS2_E_NONCE, CIS2_E_JSON, CIS2_E_CONFIG. */
+apr_status_t cis2_jwt_check_logout_token(cis2_logout_claims_t **plc,
+                                         const json_t *claims,
+                                         const cis2_logout_expect_t *ex,
+                                         const cis2_err_t **perr,
+                                         apr_pool_t *p);
+
 #endif /* CIS2_JWT_H */

@@ -257,3 +257,36 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
     *psess = s;
     return APR_SUCCESS;
 }
+
+/* ---- back-channel logout ------------------------------------------------- */
+
+#define LOGOUT_TOKEN_MAX (16 * 1024)
+
+apr_status_t cis2_login_verify_logout(cis2_logout_claims_t **plc,
+                                      const cis2_login_conf_t *c,
+                                      const char *token, apr_size_t len,
+                                      apr_time_t now,
+                                      apr_interval_time_t max_age,
+                                      const cis2_err_t **perr,
+                                      apr_pool_t *p)
+{
+    const cis2_provider_meta_t *meta;
+    cis2_logout_expect_t ex;
+    cis2_jws_t *jws;
+
+    /* signature first: nothing in an unverified token is looked at */
+    if (cis2_jws_parse(&jws, token, len, LOGOUT_TOKEN_MAX, perr, p)
+            != APR_SUCCESS
+        || cis2_provider_meta(&meta, c->provider, perr, p) != APR_SUCCESS
+        || cis2_provider_verify(c->provider, jws, c->id_token_algs, perr, p)
+            != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    memset(&ex, 0, sizeof(ex));
+    ex.issuer = meta->issuer;
+    ex.client_id = c->client_id;
+    ex.now = now;
+    ex.skew = c->skew;
+    ex.max_age = max_age;
+    return cis2_jwt_check_logout_token(plc, jws->payload, &ex, perr, p);
+}

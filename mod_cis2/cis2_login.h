@@ -59,4 +59,17 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
                                  apr_time_t now, const cis2_err_t **perr,
                                  apr_pool_t *p);
 
+/** Verify a back-channel logout token (CIS2.md §11, BCL 1.0 §2.6): at
+ *  most 16 KB, signature by the OP's JWKS (kid, allow-listed RSA alg),
+ *  then cis2_jwt_check_logout_token against the OP's issuer, our client
+ *  id, `max_age` for iat and the configured skew. The caller still has to
+ *  refuse replays (jti) and end the sessions. */
+apr_status_t cis2_login_verify_logout(cis2_logout_claims_t **plc,
+                                      const cis2_login_conf_t *c,
+                                      const char *token, apr_size_t len,
+                                      apr_time_t now,
+                                      apr_interval_time_t max_age,
+                                      const cis2_err_t **perr,
+                                      apr_pool_t *p);
+
 #endif /* CIS2_LOGIN_H */

@@ -92,12 +92,32 @@ static int add_extra(void *baton, const char *key, const char *value)
     return 1;
 }
 
+/* RFC 6749 §3.1: an endpoint's own query is kept; ours is appended */
+static const char *join_query(apr_pool_t *p, const char *ep,
+                              const apr_array_header_t *parts)
+{
+    apr_size_t eplen = strlen(ep);
+    const char *sep;
+
+    if (parts->nelts == 0) {
+        return ep;
+    }
+    if (strchr(ep, '?') == NULL) {
+        sep = "?";
+    }
+    else if (eplen > 0 && (ep[eplen - 1] == '?' || ep[eplen - 1] == '&')) {
+        sep = "";
+    }
+    else {
+        sep = "&";
+    }
+    return apr_pstrcat(p, ep, sep, apr_array_pstrcat(p, parts, '&'), NULL);
+}
+
 const char *cis2_oidc_auth_url(apr_pool_t *p, const cis2_auth_request_t *req)
 {
     apr_array_header_t *parts = apr_array_make(p, 16, sizeof(const char *));
     const char *ep = req->authorization_endpoint;
-    const char *sep;
-    apr_size_t eplen = strlen(ep);
 
     add_param(parts, p, "response_type", "code");
     add_param(parts, p, "client_id", req->client_id);
@@ -121,17 +141,20 @@ const char *cis2_oidc_auth_url(apr_pool_t *p, const cis2_auth_request_t *req)
         apr_table_do(add_extra, &x, req->extra, NULL);
     }
 
-    /* RFC 6749 §3.1: the endpoint's own query is kept; ours is appended */
-    if (strchr(ep, '?') == NULL) {
-        sep = "?";
-    }
-    else if (eplen > 0 && (ep[eplen - 1] == '?' || ep[eplen - 1] == '&')) {
-        sep = "";
-    }
-    else {
-        sep = "&";
-    }
-    return apr_pstrcat(p, ep, sep, apr_array_pstrcat(p, parts, '&'), NULL);
+    return join_query(p, ep, parts);
+}
+
+const char *cis2_oidc_end_session_url(apr_pool_t *p, const char *endpoint,
+                                      const char *id_token_hint,
+                                      const char *client_id,
+                                      const char *post_logout_redirect_uri)
+{
+    apr_array_header_t *parts = apr_array_make(p, 4, sizeof(const char *));
+
+    add_param(parts, p, "id_token_hint", id_token_hint);
+    add_param(parts, p, "client_id", client_id);
+    add_param(parts, p, "post_logout_redirect_uri", post_logout_redirect_uri);
+    return join_query(p, endpoint, parts);
 }
 
 /* ---- callback ---------------------------------------------------------- */

@@ -109,4 +109,14 @@ apr_status_t cis2_oidc_check_userinfo(json_t **pclaims, int status,
                                       const cis2_err_t **perr,
                                       apr_pool_t *p);
 
+/* ---- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2) ---- */
+
+/** The end_session_endpoint URL with id_token_hint, client_id and
+ *  post_logout_redirect_uri (each NULL = not sent), appended to the
+ *  endpoint's own query if it has one. */
+const char *cis2_oidc_end_session_url(apr_pool_t *p, const char *endpoint,
+                                      const char *id_token_hint,
+                                      const char *client_id,
+                                      const char *post_logout_redirect_uri);
+
 #endif /* CIS2_OIDC_H */

@@ -10,15 +10,17 @@
  * units (ref 0 is the header, so 0 also means "none"; 2^32 units would
  * reach 64 GiB, the size cap is 16 GiB).
  *
- *   0         hdr_bytes            heap_ref*16                        size
- *   +---------+--------------------+----------------------------------+
- *   | header  | buckets[nbuckets]  | entry heap: blocks back to back  |
- *   +---------+--------------------+----------------------------------+
+ *   0       hdr_bytes                                heap_ref*16         size
+ *   +-------+-------------------+------------------+-------------------+
+ *   | header| buckets[nbuckets] | ix_buckets[2][nix]| entry heap: blocks|
+ *   +-------+-------------------+------------------+-------------------+
  *
  *   header (struct shm_hdr, padded to 64 bytes)
  *     magic, version, hdr_bytes   what this is; attach refuses anything else
  *     size                        bytes of the block when it was formatted
  *     nbuckets, bucket_ref        the bucket array (power of two, refs)
+ *     nix, ix_ref                 the index bucket arrays, one per index
+ *                                 kind (sid, sub), nix each (power of two)
  *     heap_ref, heap_units        where the heap starts, and its length
  *     sip_key[16]                 SipHash-2-4 secret, random at format time
  *     formatted                   apr_time_t of format (shown to the admin)
@@ -46,6 +48,19 @@
  *                 hash (low 32 bits of SipHash(ns || key)), expires,
  *                 vlen, klen, ns, mark; then key[klen] value[vlen] and up
  *                 to 15 bytes of padding. 40 bytes of header per entry.
+ *     indexed entry (mark ENTRY_MARK_IX) has, between header and key, an
+ *                 ix_t: created, and per kind (sid, sub) ixnext/ixprev (its
+ *                 index chain), hash, len; the sid and sub strings follow
+ *                 the value. 40 more bytes plus the two strings.
+ *
+ * Secondary indexes (back-channel logout ends "every session of this sid",
+ * or "of this sub"). Each kind has its own bucket array; an indexed entry
+ * sits in one doubly-linked chain per kind, chosen by SipHash(ns, kind,
+ * value). delete_indexed walks one chain: O(entries in that bucket), which
+ * is the entries matched plus about one other at the load the geometry
+ * gives. drop() unlinks an entry from its chains in O(1), so replace,
+ * delete, take, eviction and expiry all keep the indexes exact; there are
+ * no separate index records to leak or to go stale.
  *
  * Allocator. Two-level segregated fit (TLSF, Masmano et al., 2004): free
  * blocks sit in FL x SL lists by size (first level: the power of two;
@@ -106,7 +121,9 @@
 #define BLK_FREE         0x80000000u
 
 #define ENTRY_MARK       0xE5               /* sanity byte in every entry */
-#define SHM_VERSION      1
+#define ENTRY_MARK_IX    0xE6               /* ... of an indexed entry */
+#define SHM_VERSION      2
+#define IX_KINDS         2                  /* sid, sub */
 #define BYTES_PER_BUCKET 256                /* a bucket per 256 bytes of block:
                                                load <= 1 with 256-byte entries,
                                                ~4 with the smallest ones */
@@ -128,6 +145,8 @@ typedef struct shm_hdr {
     apr_uint64_t size;
     apr_uint32_t nbuckets;
     ref_t bucket_ref;
+    apr_uint32_t nix;
+    ref_t ix_ref;
     ref_t heap_ref;
     apr_uint32_t heap_units;
     unsigned char sip_key[16];
@@ -171,7 +190,19 @@ typedef struct entry_t {
     /* key[klen], value[vlen] follow */
 } entry_t;
 
+/* After the header of an indexed entry. */
+typedef struct ix_t {
+    apr_int64_t created;
+    struct {
+        ref_t next, prev;                   /* index chain (prev 0 = head) */
+        apr_uint32_t hash;                  /* SipHash(ns, kind, value) */
+        apr_uint16_t len;                   /* value bytes; 0 = not indexed */
+        apr_uint16_t pad;
+    } k[IX_KINDS];
+} ix_t;
+
 _Static_assert(sizeof(entry_t) == 40, "entry header is 40 bytes");
+_Static_assert(sizeof(ix_t) == 40, "index record is 40 bytes");
 _Static_assert(sizeof(fblk_t) <= UNIT, "a free block fits in one unit");
 
 /* The per-process handle: where this process sees the block, and copies of
@@ -181,6 +212,8 @@ struct cis2_shm_t {
     shm_hdr *h;
     ref_t *buckets;
     apr_uint32_t mask;
+    ref_t *ix_buckets[IX_KINDS];
+    apr_uint32_t ix_mask;
     ref_t heap_ref, heap_end;               /* heap is [heap_ref, heap_end) */
     apr_uint64_t k0, k1;                    /* SipHash key words */
     apr_size_t max_entry[CIS2_SHM_NS_COUNT];
@@ -188,8 +221,8 @@ struct cis2_shm_t {
 
 typedef struct geometry_t {
     apr_size_t hdr_bytes, bucket_bytes;
-    apr_uint32_t nbuckets, heap_units;
-    ref_t bucket_ref, heap_ref;
+    apr_uint32_t nbuckets, nix, heap_units;
+    ref_t bucket_ref, ix_ref, heap_ref;
 } geometry_t;
 
 /* ---- SipHash-2-4 --------------------------------------------------------- */
@@ -266,6 +299,19 @@ static apr_uint32_t key_hash(const cis2_shm_t *shm, unsigned ns,
     return (apr_uint32_t)siphash24(shm->k0, shm->k1, buf, klen + 1);
 }
 
+/* Index values hash with their namespace and kind: a sub and a sid that
+ * happen to be equal strings land in unrelated chains. */
+static apr_uint32_t ix_hash(const cis2_shm_t *shm, unsigned ns, unsigned kind,
+                            const char *val, apr_size_t len)
+{
+    unsigned char buf[2 + CIS2_SHM_MAX_INDEX];
+
+    buf[0] = (unsigned char)(0x80 | ns);
+    buf[1] = (unsigned char)kind;
+    memcpy(buf + 2, val, len);
+    return (apr_uint32_t)siphash24(shm->k0, shm->k1, buf, len + 2);
+}
+
 /* ---- refs ---------------------------------------------------------------- */
 
 static APR_INLINE void *at(const cis2_shm_t *shm, ref_t ref)
@@ -293,21 +339,49 @@ static APR_INLINE apr_uint32_t blk_units(const blk_t *b)
     return b->size & ~BLK_FREE;
 }
 
+static APR_INLINE int entry_indexed(const entry_t *e)
+{
+    return e->mark == ENTRY_MARK_IX;
+}
+
+static APR_INLINE ix_t *entry_ix(entry_t *e)
+{
+    return (ix_t *)(e + 1);                 /* only if entry_indexed(e) */
+}
+
 static APR_INLINE char *entry_key(entry_t *e)
 {
-    return (char *)(e + 1);
+    return (char *)(e + 1) + (entry_indexed(e) ? sizeof(ix_t) : 0);
+}
+
+/* An indexed entry's value of index `kind` (after key and value). */
+static APR_INLINE char *entry_ixval(entry_t *e, unsigned kind)
+{
+    ix_t *x = entry_ix(e);
+
+    return entry_key(e) + e->klen + e->vlen + (kind == 0 ? 0 : x->k[0].len);
 }
 
 static APR_INLINE char *entry_val(entry_t *e)
 {
-    return (char *)(e + 1) + e->klen;
+    return entry_key(e) + e->klen;
 }
 
-/* Units for an entry; the caller has bounded klen and vlen. */
-static APR_INLINE apr_uint32_t entry_units(apr_size_t klen, apr_size_t vlen)
+/* Units for an entry; the caller has bounded klen and vlen. `extra` is 0
+ * for a plain entry, sizeof(ix_t) plus the index values for an indexed one. */
+static APR_INLINE apr_uint32_t entry_units(apr_size_t klen, apr_size_t vlen,
+                                           apr_size_t extra)
 {
-    return (apr_uint32_t)((sizeof(entry_t) + klen + vlen + UNIT - 1)
+    return (apr_uint32_t)((sizeof(entry_t) + extra + klen + vlen + UNIT - 1)
                           >> UNIT_SHIFT);
+}
+
+static APR_INLINE apr_size_t entry_extra(entry_t *e)
+{
+    if (!entry_indexed(e)) {
+        return 0;
+    }
+    return sizeof(ix_t) + entry_ix(e)->k[0].len + entry_ix(e)->k[1].len;
 }
 
 /* ---- TLSF heap ----------------------------------------------------------- */
@@ -525,6 +599,54 @@ static void lru_bump(cis2_shm_t *shm, ref_t ref, entry_t *e)
     }
 }
 
+/* ---- secondary indexes --------------------------------------------------- */
+
+static void ix_link(cis2_shm_t *shm, ref_t ref, entry_t *e)
+{
+    ix_t *x = entry_ix(e);
+    unsigned kind;
+
+    for (kind = 0; kind < IX_KINDS; kind++) {
+        ref_t *head;
+
+        if (x->k[kind].len == 0) {
+            continue;
+        }
+        head = &shm->ix_buckets[kind][x->k[kind].hash & shm->ix_mask];
+        x->k[kind].prev = 0;
+        x->k[kind].next = *head;
+        if (*head != 0) {
+            entry_ix(ent(shm, *head))->k[kind].prev = ref;
+        }
+        *head = ref;
+    }
+}
+
+static void ix_unlink(cis2_shm_t *shm, entry_t *e)
+{
+    ix_t *x = entry_ix(e);
+    unsigned kind;
+
+    for (kind = 0; kind < IX_KINDS; kind++) {
+        if (x->k[kind].len == 0) {
+            continue;
+        }
+        if (x->k[kind].prev != 0) {
+            entry_ix(ent(shm, x->k[kind].prev))->k[kind].next
+                = x->k[kind].next;
+        }
+        else {
+            shm->ix_buckets[kind][x->k[kind].hash & shm->ix_mask]
+                = x->k[kind].next;
+        }
+        if (x->k[kind].next != 0) {
+            entry_ix(ent(shm, x->k[kind].next))->k[kind].prev
+                = x->k[kind].prev;
+        }
+        x->k[kind].prev = x->k[kind].next = 0;
+    }
+}
+
 /* ---- entries ------------------------------------------------------------- */
 
 /* Remove the entry `ref`, which *link points to (a bucket or the hnext of
@@ -538,6 +660,9 @@ static void drop(cis2_shm_t *shm, ref_t *link, ref_t ref)
 
     *link = e->hnext;
     lru_unlink(shm, e);
+    if (entry_indexed(e)) {
+        ix_unlink(shm, e);
+    }
     h->ns_bytes[e->ns] -= (apr_uint64_t)units << UNIT_SHIFT;
     h->ns_entries[e->ns]--;
     memset((char *)e + sizeof(blk_t), 0,
@@ -662,6 +787,8 @@ static void reinit(cis2_shm_t *shm)
     shm_hdr *h = shm->h;
 
     memset(shm->buckets, 0, (apr_size_t)h->nbuckets * sizeof(ref_t));
+    memset(shm->ix_buckets[0], 0,
+           (apr_size_t)h->nix * IX_KINDS * sizeof(ref_t));
     memset(h->ns_bytes, 0, sizeof(h->ns_bytes));
     memset(h->ns_entries, 0, sizeof(h->ns_entries));
     memset(h->lru_head, 0, sizeof(h->lru_head));
@@ -704,8 +831,15 @@ static void compute_geometry(geometry_t *g, apr_uint64_t size)
         nb *= 2;
     }
     g->nbuckets = (apr_uint32_t)nb;
-    g->bucket_bytes = ALIGN64((apr_size_t)nb * sizeof(ref_t));
+    /* Index chains: only sessions are indexed, and a session is several
+     * times the smallest entry, so half as many index buckets per kind. */
+    g->nix = (apr_uint32_t)(nb >= 32 ? nb / 2 : 16);
+    g->bucket_bytes = ALIGN64((apr_size_t)nb * sizeof(ref_t))
+                      + ALIGN64((apr_size_t)g->nix * IX_KINDS * sizeof(ref_t));
     g->bucket_ref = (ref_t)(g->hdr_bytes >> UNIT_SHIFT);
+    g->ix_ref = (ref_t)((g->hdr_bytes + ALIGN64((apr_size_t)nb
+                                                * sizeof(ref_t)))
+                        >> UNIT_SHIFT);
     g->heap_ref = (ref_t)((g->hdr_bytes + g->bucket_bytes) >> UNIT_SHIFT);
     g->heap_units = (apr_uint32_t)((size >> UNIT_SHIFT) - g->heap_ref);
 }
@@ -737,6 +871,9 @@ static cis2_shm_t *make_handle(void *base, apr_pool_t *p)
     shm->h = h;
     shm->buckets = at(shm, h->bucket_ref);
     shm->mask = h->nbuckets - 1;
+    shm->ix_buckets[0] = at(shm, h->ix_ref);
+    shm->ix_buckets[1] = shm->ix_buckets[0] + h->nix;
+    shm->ix_mask = h->nix - 1;
     shm->heap_ref = h->heap_ref;
     shm->heap_end = h->heap_ref + h->heap_units;
     shm->k0 = load_le64(h->sip_key);
@@ -792,6 +929,8 @@ apr_status_t cis2_shm_format(cis2_shm_t **pshm, void *base, apr_size_t size,
     h->size = size;
     h->nbuckets = g.nbuckets;
     h->bucket_ref = g.bucket_ref;
+    h->nix = g.nix;
+    h->ix_ref = g.ix_ref;
     h->heap_ref = g.heap_ref;
     h->heap_units = g.heap_units;
     h->formatted = apr_time_now();
@@ -831,7 +970,8 @@ apr_status_t cis2_shm_attach(cis2_shm_t **pshm, void *base, apr_size_t size,
     }
     compute_geometry(&g, size);
     if (h->size != size || h->nbuckets != g.nbuckets
-        || h->bucket_ref != g.bucket_ref || h->heap_ref != g.heap_ref
+        || h->bucket_ref != g.bucket_ref || h->nix != g.nix
+        || h->ix_ref != g.ix_ref || h->heap_ref != g.heap_ref
         || h->heap_units != g.heap_units) {
         return cis2_err_set(perr, p, CIS2_E_INVALID,
                             "session store geometry does not match a block "
@@ -859,6 +999,7 @@ void cis2_shm_get_geometry(const cis2_shm_t *shm, cis2_shm_geometry_t *geo)
     geo->size = (apr_size_t)h->size;
     geo->header_bytes = (apr_size_t)h->bucket_ref << UNIT_SHIFT;
     geo->nbuckets = h->nbuckets;
+    geo->nix_buckets = h->nix;
     geo->bucket_bytes = ((apr_size_t)(h->heap_ref - h->bucket_ref))
                         << UNIT_SHIFT;
     geo->heap_bytes = (apr_size_t)h->heap_units << UNIT_SHIFT;
@@ -957,22 +1098,40 @@ apr_status_t cis2_shm_take(cis2_shm_t *shm, unsigned ns,
     return APR_SUCCESS;
 }
 
+/* What an indexed put asks for (NULL or all-zero: a plain entry). */
+typedef struct ixreq_t {
+    const char *val[IX_KINDS];
+    apr_size_t len[IX_KINDS];
+    apr_time_t created;
+} ixreq_t;
+
+static apr_size_t ixreq_extra(const ixreq_t *ix)
+{
+    if (ix == NULL || (ix->len[0] == 0 && ix->len[1] == 0)) {
+        return 0;
+    }
+    return sizeof(ix_t) + ix->len[0] + ix->len[1];
+}
+
 /* The body of put and add_once: enter() done, arguments and size checked. */
 static apr_status_t put_locked(cis2_shm_t *shm, unsigned ns,
                                const char *key, apr_size_t klen,
                                apr_uint32_t hash,
                                const void *val, apr_size_t vlen,
                                apr_time_t expires, apr_time_t now,
+                               const ixreq_t *ix,
                                const cis2_err_t **perr, apr_pool_t *p)
 {
     shm_hdr *h = shm->h;
-    apr_uint32_t units = entry_units(klen, vlen);
+    apr_size_t extra = ixreq_extra(ix);
+    apr_uint32_t units = entry_units(klen, vlen, extra);
     apr_uint64_t bytes = (apr_uint64_t)units << UNIT_SHIFT;
     ref_t ref, *link, *head;
     entry_t *e;
     int expired, evicted = 0;
 
-    /* Replace: the old entry goes first, so its room can be reused. */
+    /* Replace: the old entry goes first, so its room can be reused (drop()
+     * takes it out of its index chains too). */
     ref = find(shm, ns, key, klen, hash, now, &link);
     if (ref != 0) {
         drop(shm, link, ref);
@@ -1006,10 +1165,34 @@ static apr_status_t put_locked(cis2_shm_t *shm, unsigned ns,
     e->vlen = (apr_uint32_t)vlen;
     e->klen = (apr_uint16_t)klen;
     e->ns = (apr_byte_t)ns;
-    e->mark = ENTRY_MARK;
+    e->mark = extra > 0 ? ENTRY_MARK_IX : ENTRY_MARK;
+    if (extra > 0) {
+        ix_t *x = entry_ix(e);
+        unsigned kind;
+
+        memset(x, 0, sizeof(*x));
+        x->created = ix->created;
+        for (kind = 0; kind < IX_KINDS; kind++) {
+            x->k[kind].len = (apr_uint16_t)ix->len[kind];
+            if (ix->len[kind] > 0) {
+                x->k[kind].hash = ix_hash(shm, ns, kind, ix->val[kind],
+                                          ix->len[kind]);
+            }
+        }
+    }
     memcpy(entry_key(e), key, klen);
     if (vlen > 0) {
         memcpy(entry_val(e), val, vlen);
+    }
+    if (extra > 0) {
+        unsigned kind;
+
+        for (kind = 0; kind < IX_KINDS; kind++) {
+            if (ix->len[kind] > 0) {
+                memcpy(entry_ixval(e, kind), ix->val[kind], ix->len[kind]);
+            }
+        }
+        ix_link(shm, ref, e);
     }
     head = &shm->buckets[hash & shm->mask];
     e->hnext = *head;
@@ -1022,12 +1205,12 @@ static apr_status_t put_locked(cis2_shm_t *shm, unsigned ns,
 }
 
 static apr_status_t check_size(cis2_shm_t *shm, unsigned ns, apr_size_t klen,
-                               apr_size_t vlen,
+                               apr_size_t vlen, apr_size_t extra,
                                const cis2_err_t **perr, apr_pool_t *p)
 {
     /* vlen is compared alone first, so the sum below cannot overflow. */
     if (vlen > shm->max_entry[ns]
-        || ((apr_size_t)entry_units(klen, vlen) << UNIT_SHIFT)
+        || ((apr_size_t)entry_units(klen, vlen, extra) << UNIT_SHIFT)
            > shm->max_entry[ns]) {
         shm->h->put_failures++;
         return cis2_err_set(perr, p, CIS2_E_TOO_LARGE,
@@ -1044,7 +1227,21 @@ apr_status_t cis2_shm_put(cis2_shm_t *shm, unsigned ns,
                           apr_time_t expires, apr_time_t now,
                           const cis2_err_t **perr, apr_pool_t *p)
 {
+    return cis2_shm_put_indexed(shm, ns, key, klen, val, vlen, expires, now,
+                                NULL, NULL, 0, perr, p);
+}
+
+apr_status_t cis2_shm_put_indexed(cis2_shm_t *shm, unsigned ns,
+                                  const char *key, apr_size_t klen,
+                                  const void *val, apr_size_t vlen,
+                                  apr_time_t expires, apr_time_t now,
+                                  const char *sid, const char *sub,
+                                  apr_time_t created,
+                                  const cis2_err_t **perr, apr_pool_t *p)
+{
     apr_status_t rv;
+    ixreq_t ix;
+    unsigned kind;
 
     if ((rv = check_args(ns, key, klen, perr, p)) != APR_SUCCESS) {
         return rv;
@@ -1052,14 +1249,76 @@ apr_status_t cis2_shm_put(cis2_shm_t *shm, unsigned ns,
     if (val == NULL && vlen > 0) {
         return cis2_err_set(perr, p, CIS2_E_INVALID, "no store value");
     }
+    ix.val[CIS2_SHM_IX_SID] = sid;
+    ix.val[CIS2_SHM_IX_SUB] = sub;
+    ix.created = created;
+    for (kind = 0; kind < IX_KINDS; kind++) {
+        ix.len[kind] = ix.val[kind] != NULL ? strlen(ix.val[kind]) : 0;
+        if (ix.len[kind] > CIS2_SHM_MAX_INDEX) {
+            return cis2_err_set(perr, p, CIS2_E_TOO_LARGE,
+                                "store index value of %" APR_SIZE_T_FMT
+                                " bytes", ix.len[kind]);
+        }
+    }
     enter(shm);
-    rv = check_size(shm, ns, klen, vlen, perr, p);
+    rv = check_size(shm, ns, klen, vlen, ixreq_extra(&ix), perr, p);
     if (rv == APR_SUCCESS) {
         rv = put_locked(shm, ns, key, klen, key_hash(shm, ns, key, klen),
-                        val, vlen, expires, now, perr, p);
+                        val, vlen, expires, now, &ix, perr, p);
     }
     leave(shm);
     return rv;
+}
+
+apr_status_t cis2_shm_delete_indexed(cis2_shm_t *shm, unsigned ns,
+                                     unsigned kind, const char *value,
+                                     apr_size_t len, apr_time_t not_after,
+                                     apr_time_t now, int *pcount,
+                                     const cis2_err_t **perr, apr_pool_t *p)
+{
+    apr_uint32_t hash;
+    ref_t ref, next;
+    int count = 0;
+
+    if (pcount != NULL) {
+        *pcount = 0;
+    }
+    if (ns >= CIS2_SHM_NS_COUNT || kind >= IX_KINDS) {
+        return cis2_err_set(perr, p, CIS2_E_INVALID,
+                            "no store namespace %u or index %u", ns, kind);
+    }
+    if (value == NULL || len == 0) {
+        return cis2_err_set(perr, p, CIS2_E_INVALID, "empty index value");
+    }
+    if (len > CIS2_SHM_MAX_INDEX) {
+        return APR_SUCCESS;             /* nothing can be indexed under it */
+    }
+    enter(shm);
+    hash = ix_hash(shm, ns, kind, value, len);
+    for (ref = shm->ix_buckets[kind][hash & shm->ix_mask]; ref != 0;
+         ref = next) {
+        entry_t *e = ent(shm, ref);
+        ix_t *x = entry_ix(e);
+
+        next = x->k[kind].next;
+        if (x->k[kind].hash != hash || e->ns != ns || x->k[kind].len != len
+            || memcmp(entry_ixval(e, kind), value, len) != 0) {
+            continue;
+        }
+        if (now != 0 && e->expires <= now) {
+            drop(shm, link_of(shm, ref), ref);  /* reclaimed, not counted */
+            shm->h->expired++;
+        }
+        else if (x->created <= not_after) {
+            drop(shm, link_of(shm, ref), ref);
+            count++;
+        }
+    }
+    leave(shm);
+    if (pcount != NULL) {
+        *pcount = count;
+    }
+    return APR_SUCCESS;
 }
 
 apr_status_t cis2_shm_delete(cis2_shm_t *shm, unsigned ns,
@@ -1125,9 +1384,9 @@ apr_status_t cis2_shm_add_once(cis2_shm_t *shm, unsigned ns,
     if (find(shm, ns, key, klen, hash, now, NULL) != 0) {
         rv = cis2_err_set(perr, p, CIS2_E_DUPLICATE, "marker already present");
     }
-    else if ((rv = check_size(shm, ns, klen, 0, perr, p)) == APR_SUCCESS) {
+    else if ((rv = check_size(shm, ns, klen, 0, 0, perr, p)) == APR_SUCCESS) {
         rv = put_locked(shm, ns, key, klen, hash, NULL, 0, expires, now,
-                        perr, p);
+                        NULL, perr, p);
     }
     leave(shm);
     return rv;
@@ -1173,6 +1432,7 @@ apr_status_t cis2_shm_check(cis2_shm_t *shm, cis2_shm_audit_t *audit,
     apr_uint64_t free_units = 0, listed = 0, chained = 0;
     apr_uint64_t ns_bytes[CIS2_SHM_NS_COUNT] = { 0 };
     apr_uint64_t ns_entries[CIS2_SHM_NS_COUNT] = { 0 };
+    apr_uint64_t ix_entries[IX_KINDS] = { 0 }, ix_chained;
     ref_t ref, prev = 0;
     int prev_free = 0;
     unsigned fl, sl, ns;
@@ -1209,9 +1469,28 @@ apr_status_t cis2_shm_check(cis2_shm_t *shm, cis2_shm_audit_t *audit,
         else {
             const entry_t *e = (const entry_t *)bk;
 
-            if (e->mark != ENTRY_MARK || e->ns >= CIS2_SHM_NS_COUNT
-                || entry_units(e->klen, e->vlen) != units) {
+            if ((e->mark != ENTRY_MARK && e->mark != ENTRY_MARK_IX)
+                || e->ns >= CIS2_SHM_NS_COUNT
+                || entry_units(e->klen, e->vlen, entry_extra((entry_t *)e))
+                   != units) {
                 AUDIT_FAIL("block %u: not a well-formed entry", ref);
+            }
+            if (entry_indexed(e)) {
+                const ix_t *x = entry_ix((entry_t *)e);
+                unsigned kind;
+
+                for (kind = 0; kind < IX_KINDS; kind++) {
+                    if (x->k[kind].len == 0) {
+                        continue;
+                    }
+                    if (x->k[kind].hash
+                        != ix_hash(shm, e->ns, kind,
+                                   entry_ixval((entry_t *)e, kind),
+                                   x->k[kind].len)) {
+                        AUDIT_FAIL("block %u: index hash wrong", ref);
+                    }
+                    ix_entries[kind]++;
+                }
             }
             audit->entries++;
             ns_entries[e->ns]++;
@@ -1268,7 +1547,8 @@ apr_status_t cis2_shm_check(cis2_shm_t *shm, cis2_shm_audit_t *audit,
             const entry_t *e = ent(shm, ref);
 
             if (ref < shm->heap_ref || ref >= shm->heap_end
-                || (e->tag.size & BLK_FREE) || e->mark != ENTRY_MARK
+                || (e->tag.size & BLK_FREE)
+                || (e->mark != ENTRY_MARK && e->mark != ENTRY_MARK_IX)
                 || (e->hash & shm->mask) != b || ++chained > audit->entries) {
                 AUDIT_FAIL("bucket %u: chain broken at %u", b, ref);
             }
@@ -1284,6 +1564,44 @@ apr_status_t cis2_shm_check(cis2_shm_t *shm, cis2_shm_audit_t *audit,
     if (chained != audit->entries) {
         AUDIT_FAIL("%" APR_UINT64_T_FMT " entries in chains, %" APR_UINT64_T_FMT
                    " in the heap", chained, audit->entries);
+    }
+    /* 3b. index chains: every indexed entry in exactly the right one */
+    for (fl = 0; fl < IX_KINDS; fl++) {
+        ix_chained = 0;
+        for (b = 0; b < h->nix; b++) {
+            ref_t iprev = 0;
+            apr_uint32_t len = 0;
+
+            for (ref = shm->ix_buckets[fl][b]; ref != 0;
+                 ref = entry_ix(ent(shm, ref))->k[fl].next) {
+                entry_t *e = ent(shm, ref);
+                const ix_t *x;
+
+                if (ref < shm->heap_ref || ref >= shm->heap_end
+                    || (e->tag.size & BLK_FREE) || !entry_indexed(e)) {
+                    AUDIT_FAIL("index %u bucket %u: chain broken at %u",
+                               fl, b, ref);
+                }
+                x = entry_ix(e);
+                if (x->k[fl].len == 0 || (x->k[fl].hash & shm->ix_mask) != b
+                    || x->k[fl].prev != iprev
+                    || ++ix_chained > ix_entries[fl]) {
+                    AUDIT_FAIL("index %u bucket %u: bad entry %u", fl, b,
+                               ref);
+                }
+                iprev = ref;
+                len++;
+            }
+            if (len > audit->max_ix_chain) {
+                audit->max_ix_chain = len;
+            }
+        }
+        if (ix_chained != ix_entries[fl]) {
+            AUDIT_FAIL("index %u: %" APR_UINT64_T_FMT " entries chained, %"
+                       APR_UINT64_T_FMT " indexed", fl, ix_chained,
+                       ix_entries[fl]);
+        }
+        audit->indexed[fl] = ix_entries[fl];
     }
     /* 4. LRU lists and per-namespace counters */
     for (ns = 0; ns < CIS2_SHM_NS_COUNT; ns++) {

@@ -26,6 +26,12 @@
 /** Longest key accepted, in bytes. */
 #define CIS2_SHM_MAX_KEY    512
 
+/** Secondary index kinds (cis2_store_index_kind maps onto these), and the
+ *  longest value an entry may be indexed under. */
+#define CIS2_SHM_IX_SID     0
+#define CIS2_SHM_IX_SUB     1
+#define CIS2_SHM_MAX_INDEX  1024
+
 /** Smallest and largest block cis2_shm_format accepts. */
 #define CIS2_SHM_MIN_SIZE   ((apr_size_t)32 * 1024)
 #define CIS2_SHM_MAX_SIZE   ((apr_uint64_t)16 * 1024 * 1024 * 1024)
@@ -49,6 +55,7 @@ typedef struct cis2_shm_geometry_t {
     apr_size_t size;                   /* the whole block, bytes */
     apr_size_t header_bytes;
     apr_uint32_t nbuckets;             /* hash buckets (power of two) */
+    apr_uint32_t nix_buckets;          /* index buckets per index kind */
     apr_size_t bucket_bytes;
     apr_size_t heap_bytes;             /* room for entries */
     apr_size_t quota[CIS2_SHM_NS_COUNT];     /* bytes per namespace */
@@ -71,6 +78,8 @@ typedef struct cis2_shm_audit_t {
     apr_uint64_t largest_free;         /* bytes */
     apr_uint32_t used_buckets;
     apr_uint32_t max_chain;            /* longest bucket chain */
+    apr_uint64_t indexed[2];           /* entries in the sid, sub indexes */
+    apr_uint32_t max_ix_chain;         /* longest index chain */
 } cis2_shm_audit_t;
 
 /** Lay out a fresh table in [base, base+size): header, buckets, one free
@@ -120,6 +129,28 @@ apr_status_t cis2_shm_put(cis2_shm_t *shm, unsigned ns,
                           const void *val, apr_size_t vlen,
                           apr_time_t expires, apr_time_t now,
                           const cis2_err_t **perr, apr_pool_t *p);
+
+/** cis2_shm_put, and index the entry under `sid` and `sub` (NUL-terminated;
+ *  NULL or "" = not under that index) with login time `created`. A replaced
+ *  entry leaves its old index chains. CIS2_E_TOO_LARGE for an index value
+ *  over CIS2_SHM_MAX_INDEX bytes. */
+apr_status_t cis2_shm_put_indexed(cis2_shm_t *shm, unsigned ns,
+                                  const char *key, apr_size_t klen,
+                                  const void *val, apr_size_t vlen,
+                                  apr_time_t expires, apr_time_t now,
+                                  const char *sid, const char *sub,
+                                  apr_time_t created,
+                                  const cis2_err_t **perr, apr_pool_t *p);
+
+/** Delete every entry of `ns` indexed under (kind, value[len]) whose
+ *  `created` is <= not_after; O(entries in that index bucket). Entries
+ *  already expired at `now` (0: none counts as expired) are reclaimed but
+ *  not counted. *pcount (may be NULL) gets how many live entries went. */
+apr_status_t cis2_shm_delete_indexed(cis2_shm_t *shm, unsigned ns,
+                                     unsigned kind, const char *value,
+                                     apr_size_t len, apr_time_t not_after,
+                                     apr_time_t now, int *pcount,
+                                     const cis2_err_t **perr, apr_pool_t *p);
 
 /** Delete (ns, key); APR_SUCCESS whether or not it existed. *pfound (may
  *  be NULL) tells which. */

@@ -138,6 +138,10 @@ apr_status_t cis2_store_delete_indexed(cis2_store_t *st, cis2_store_ns ns,
     if (rv != APR_SUCCESS) {
         return rv;
     }
+    if (kind != CIS2_INDEX_SID && kind != CIS2_INDEX_SUB) {
+        return cis2_err_set(perr, p, CIS2_E_INVALID, "no store index %d",
+                            (int)kind);
+    }
     if (st->ops->delete_indexed == NULL) {
         return cis2_err_set(perr, p, CIS2_E_CONFIG, "the %s store has no "
                             "secondary indexes", st->ops->name);
@@ -302,6 +306,52 @@ static apr_status_t shm_add_once(void *ctx, cis2_store_ns ns,
     return rv;
 }
 
+static apr_status_t shm_put_indexed(void *ctx, cis2_store_ns ns,
+                                    const char *key, const char *val,
+                                    apr_size_t len, apr_time_t expires,
+                                    const cis2_store_index_t *ix,
+                                    const cis2_err_t **perr, apr_pool_t *p)
+{
+    shm_ctx_t *c = ctx;
+    apr_time_t now = apr_time_now();   /* read before taking the lock */
+    apr_status_t rv;
+
+    if (val == NULL && len > 0) {
+        return cis2_err_set(perr, p, CIS2_E_INVALID, "no store value");
+    }
+    if ((rv = lock(c, perr, p)) == APR_SUCCESS) {
+        rv = cis2_shm_put_indexed(c->shm, ns, key, strlen(key), val, len,
+                                  expires, now,
+                                  ix != NULL ? ix->sid : NULL,
+                                  ix != NULL ? ix->sub : NULL,
+                                  ix != NULL ? ix->created : 0, perr, p);
+        unlock(c);
+    }
+    return rv;
+}
+
+static apr_status_t shm_delete_indexed(void *ctx, cis2_store_ns ns,
+                                       cis2_store_index_kind kind,
+                                       const char *value,
+                                       apr_time_t not_after, int *pcount,
+                                       const cis2_err_t **perr,
+                                       apr_pool_t *p)
+{
+    shm_ctx_t *c = ctx;
+    apr_time_t now = apr_time_now();
+    apr_status_t rv = lock(c, perr, p);
+
+    if (rv == APR_SUCCESS) {
+        rv = cis2_shm_delete_indexed(c->shm, ns,
+                                     kind == CIS2_INDEX_SID
+                                     ? CIS2_SHM_IX_SID : CIS2_SHM_IX_SUB,
+                                     value, strlen(value), not_after, now,
+                                     pcount, perr, p);
+        unlock(c);
+    }
+    return rv;
+}
+
 static void shm_stats(void *ctx, cis2_store_stats_t *stats)
 {
     shm_ctx_t *c = ctx;
@@ -337,6 +387,8 @@ static const cis2_store_ops_t shm_ops = {
     .del = shm_del,
     .touch = shm_touch,
     .add_once = shm_add_once,
+    .put_indexed = shm_put_indexed,
+    .delete_indexed = shm_delete_indexed,
     .stats = shm_stats,
 };
 

@@ -20,6 +20,9 @@
 #include "cis2_session.h"
 #include "cis2_store.h"
 
+/* a state: 32 random bytes in base64url */
+#define STATE_LEN 43
+
 /* ---- forged identity headers ------------------------------------------- */
 
 /* A header is ours if, upper-cased with '-' read as '_', it starts with
@@ -95,9 +98,19 @@ static void export_session(request_rec *r, const cis2_session_t *s,
 
 /* ---- session lookup ------------------------------------------------------ */
 
-/* The session for this request's cookie, or NULL. Slides the inactivity
- * deadline at most once per tenth of the timeout, so a busy user costs one
- * small store write every ~90 s (default), not one per request. */
+/* The session for this request's cookie, or NULL.
+ *
+ * Timeouts without a store write per request. The store entry of a session
+ * expires `store_idle` after the session was last seen (store_idle = the
+ * longest inactivity timeout of the server and of its locations, so the
+ * store never drops a session a more lenient location still accepts).
+ * Hence  last_seen = entry expiry - store_idle  is known from the lookup
+ * alone, and each location applies its own timeout to it. A request
+ * anywhere moves last_seen forward (one cis2_store_touch, no value rewrite)
+ * only when it is a tenth of the shortest timeout of the server old: a busy
+ * user costs one small store write every ~90 s (15 min default), not one
+ * per request, and a session may end up to that tenth early, never late.
+ * The absolute limit is counted from the login time kept in the record. */
 static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
                                     const char **psid)
 {
@@ -105,10 +118,12 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
     const char *cookie = apr_table_get(r->headers_in, "Cookie");
     const char *sid = NULL, *val;
     apr_size_t len;
-    apr_time_t now, expires;
+    apr_time_t now, expires, last_seen;
     const cis2_err_t *err = NULL;
     cis2_session_t *s;
-    apr_interval_time_t idle = cis2_srv_inactivity(sc);
+    const cis2_dir_conf *dc = cis2_dir(r);
+    apr_interval_time_t store_idle = cis2_srv_store_idle(sc);
+    apr_interval_time_t idle = cis2_req_inactivity(sc, dc);
 
     *psid = NULL;
     if (cookie == NULL || st == NULL) {
@@ -144,15 +159,27 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
         return NULL;
     }
     if (now >= s->expires) {
+        /* past the longest life any location allows: gone for good */
         cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);
         return NULL;
     }
-    if (expires - now < idle - idle / 10) {
-        apr_time_t next = now + idle;
-
-        cis2_store_touch(st, CIS2_NS_SESSION, sid, now,
-                         next < s->expires ? next : s->expires, &err,
-                         r->pool);
+    if (now >= s->created + cis2_req_max_duration(sc, dc)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00400)
+                      "session past its maximum duration here");
+        return NULL;
+    }
+    last_seen = expires - store_idle;
+    if (now - last_seen >= idle) {
+        /* idle too long for this location; a more lenient one may still
+         * accept it, and a new login replaces it anyway */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00401)
+                      "session idle for %" APR_TIME_T_FMT " s: expired here",
+                      apr_time_sec(now - last_seen));
+        return NULL;
+    }
+    if (now - last_seen >= cis2_srv_touch_interval(sc)) {
+        cis2_store_touch(st, CIS2_NS_SESSION, sid, now, now + store_idle,
+                         &err, r->pool);
     }
     *psid = sid;
     return s;
@@ -224,6 +251,60 @@ static const char *return_url(request_rec *r, cis2_srv_conf *sc)
     return out;
 }
 
+/* At most CIS2MaxPendingLogins sign-ins in progress per browser (DESIGN.md
+ * §4). The states a browser started are listed under "b.<binding>" in the
+ * pending namespace (a state has no '.', so the keys cannot meet), newest
+ * last; the oldest beyond the cap are deleted, so abandoned attempts never
+ * pile up and the user never gets an error for them: the newest always
+ * works. Two tabs racing here may each write the list without the other's
+ * state; that state still works and simply expires with CIS2StateTimeout,
+ * and the pending namespace's own quota bounds the store whatever a client
+ * does (the cap keeps one browser tidy; it is not the flood defence). */
+static void track_pending(request_rec *r, cis2_srv_conf *sc,
+                          cis2_store_t *st, const char *binding,
+                          const char *state, apr_time_t now,
+                          apr_interval_time_t ttl)
+{
+    const char *key = apr_pstrcat(r->pool, "b.", binding, NULL);
+    int max = cis2_srv_max_pending(sc), n = 0, first = 0, i;
+    const char **states = apr_pcalloc(r->pool, sizeof(char *) * (max + 1));
+    const cis2_err_t *err = NULL;
+    const char *val, *list;
+    apr_size_t len;
+    char *copy, *tok, *last;
+
+    if (cis2_store_get(st, CIS2_NS_PENDING, key, now, &val, &len, NULL, &err,
+                       r->pool) == APR_SUCCESS
+        && len <= (apr_size_t)(max + 1) * (STATE_LEN + 1)) {
+        copy = apr_pstrmemdup(r->pool, val, len);
+        for (tok = apr_strtok(copy, " ", &last); tok != NULL;
+             tok = apr_strtok(NULL, " ", &last)) {
+            /* keep the newest `max` (room for the new one is made below) */
+            if (n == max) {
+                memmove(states, states + 1, sizeof(char *) * (max - 1));
+                n--;
+            }
+            states[n++] = tok;
+        }
+    }
+    states[n++] = state;
+    if (n > max) {
+        first = n - max;
+        for (i = 0; i < first; i++) {
+            cis2_store_delete(st, CIS2_NS_PENDING, states[i], &err, r->pool);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00402)
+                      "%d older sign-in(s) of this browser dropped "
+                      "(CIS2MaxPendingLogins %d)", first, max);
+    }
+    list = states[first];
+    for (i = first + 1; i < n; i++) {
+        list = apr_pstrcat(r->pool, list, " ", states[i], NULL);
+    }
+    cis2_store_put(st, CIS2_NS_PENDING, key, list, strlen(list), now + ttl,
+                   &err, r->pool);
+}
+
 static int start_login(request_rec *r, cis2_srv_conf *sc)
 {
     cis2_store_t *st = cis2_glue_store_get();
@@ -264,6 +345,7 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
                        NULL, NULL);
         return DONE;
     }
+    track_pending(r, sc, st, binding, state, now, ttl);
     memset(&ca, 0, sizeof(ca));
     ca.path = "/";
     ca.same_site = "Lax";    /* sent on the top-level GET back from CIS2 */
@@ -323,10 +405,33 @@ int cis2_hook_check_authn(request_rec *r)
         export_session(r, s, cis2_dir_pass_as(cis2_dir(r)));
         return OK;
     }
-    if (r->main != NULL || !is_navigation(r)) {
-        return r->main != NULL ? HTTP_UNAUTHORIZED : deny_script(r, sc);
+    switch (cis2_dir_unauth_action(cis2_dir(r))) {
+    case CIS2_UNAUTH_PASS:
+        /* no identity at all: the (already scrubbed) request goes on, and
+         * `Require valid-user` lets an empty user through as
+         * mod_auth_openidc's "pass" does; the application decides */
+        r->user = "";
+        r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
+        return OK;
+    case CIS2_UNAUTH_401:
+        if (r->main == NULL && is_navigation(r)) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00403)
+                          "no session: 401 (CIS2UnauthAction 401)");
+            apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                           "CIS2 realm=\"NHS CIS2\"");
+            cis2_page_send(r, HTTP_UNAUTHORIZED, "Sign-in required",
+                           "You need to be signed in with NHS CIS2 to use "
+                           "this page.", NULL, NULL, NULL);
+            return DONE;
+        }
+        break;
+    default:
+        if (r->main == NULL && is_navigation(r)) {
+            return start_login(r, sc);
+        }
+        break;
     }
-    return start_login(r, sc);
+    return r->main != NULL ? HTTP_UNAUTHORIZED : deny_script(r, sc);
 }
 
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type)

@@ -6,6 +6,7 @@
  * and convert through core parsers; requests only read prepared values.
  */
 #include <apr_strings.h>
+#include <apr_lib.h>
 #include <apr_file_io.h>
 #include <apr_hash.h>
 #include <http_core.h>
@@ -70,6 +71,8 @@ void *cis2_srv_conf_create(apr_pool_t *p, server_rec *s)
     sc->inactivity = CIS2_UNSET;
     sc->max_duration = CIS2_UNSET;
     sc->state_timeout = CIS2_UNSET;
+    sc->max_pending = CIS2_UNSET;
+    sc->rp_logout = CIS2_UNSET;
     return sc;
 }
 
@@ -107,6 +110,24 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->max_duration = CIS2_PICK_INT(add, base, max_duration);
     sc->state_timeout = CIS2_PICK_INT(add, base, state_timeout);
     sc->default_url = CIS2_PICK_PTR(add, base, default_url);
+    sc->cookie_domain = CIS2_PICK_PTR(add, base, cookie_domain);
+    sc->cookie_same_site = CIS2_PICK_PTR(add, base, cookie_same_site);
+    sc->max_pending = CIS2_PICK_INT(add, base, max_pending);
+    sc->redirect_allow = CIS2_PICK_PTR(add, base, redirect_allow);
+    sc->rp_logout = CIS2_PICK_INT(add, base, rp_logout);
+    sc->post_logout_uri = CIS2_PICK_PTR(add, base, post_logout_uri);
+    /* the main server's <Location>s apply to a vhost too: keep the larger */
+    sc->dir_inactivity_max = add->dir_inactivity_max > base->dir_inactivity_max
+                             ? add->dir_inactivity_max
+                             : base->dir_inactivity_max;
+    sc->dir_inactivity_min =
+        add->dir_inactivity_min == 0 ? base->dir_inactivity_min
+        : base->dir_inactivity_min == 0 ? add->dir_inactivity_min
+        : add->dir_inactivity_min < base->dir_inactivity_min
+        ? add->dir_inactivity_min : base->dir_inactivity_min;
+    sc->dir_max_duration_max =
+        add->dir_max_duration_max > base->dir_max_duration_max
+        ? add->dir_max_duration_max : base->dir_max_duration_max;
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
     return sc;
@@ -117,6 +138,9 @@ void *cis2_dir_conf_create(apr_pool_t *p, char *dir)
     cis2_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
 
     dc->pass_as = CIS2_UNSET;
+    dc->inactivity = CIS2_UNSET;
+    dc->max_duration = CIS2_UNSET;
+    dc->unauth_action = CIS2_UNSET;
     return dc;
 }
 
@@ -126,6 +150,9 @@ void *cis2_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     cis2_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
 
     dc->pass_as = CIS2_PICK_INT(add, base, pass_as);
+    dc->inactivity = CIS2_PICK_INT(add, base, inactivity);
+    dc->max_duration = CIS2_PICK_INT(add, base, max_duration);
+    dc->unauth_action = CIS2_PICK_INT(add, base, unauth_action);
     return dc;
 }
 
@@ -145,7 +172,8 @@ const char *cis2_srv_cookie_path(const cis2_srv_conf *sc)
  * https and Path=/: used by default whenever it is allowed. */
 static int host_prefix_ok(const cis2_srv_conf *sc)
 {
-    return cis2_srv_secure(sc) && strcmp(cis2_srv_cookie_path(sc), "/") == 0;
+    return cis2_srv_secure(sc) && strcmp(cis2_srv_cookie_path(sc), "/") == 0
+           && sc->cookie_domain == NULL;
 }
 
 const char *cis2_srv_cookie_name(const cis2_srv_conf *sc)
@@ -192,6 +220,67 @@ apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
 int cis2_dir_pass_as(const cis2_dir_conf *dc)
 {
     return dc->pass_as != CIS2_UNSET ? dc->pass_as : CIS2_PASS_ENV;
+}
+
+const char *cis2_srv_cookie_domain(const cis2_srv_conf *sc)
+{
+    return sc->cookie_domain;
+}
+
+const char *cis2_srv_same_site(const cis2_srv_conf *sc)
+{
+    return sc->cookie_same_site ? sc->cookie_same_site
+                                : CIS2_DEFAULT_SAME_SITE;
+}
+
+int cis2_srv_max_pending(const cis2_srv_conf *sc)
+{
+    return sc->max_pending != CIS2_UNSET ? sc->max_pending
+                                         : CIS2_DEFAULT_MAX_PENDING;
+}
+
+apr_interval_time_t cis2_srv_store_idle(const cis2_srv_conf *sc)
+{
+    apr_interval_time_t t = cis2_srv_inactivity(sc);
+
+    return sc->dir_inactivity_max > t ? sc->dir_inactivity_max : t;
+}
+
+apr_interval_time_t cis2_srv_touch_interval(const cis2_srv_conf *sc)
+{
+    apr_interval_time_t t = cis2_srv_inactivity(sc);
+
+    if (sc->dir_inactivity_min > 0 && sc->dir_inactivity_min < t) {
+        t = sc->dir_inactivity_min;
+    }
+    return t / 10;
+}
+
+apr_interval_time_t cis2_srv_store_max(const cis2_srv_conf *sc)
+{
+    apr_interval_time_t t = cis2_srv_max_duration(sc);
+
+    return sc->dir_max_duration_max > t ? sc->dir_max_duration_max : t;
+}
+
+apr_interval_time_t cis2_req_inactivity(const cis2_srv_conf *sc,
+                                        const cis2_dir_conf *dc)
+{
+    return dc->inactivity != CIS2_UNSET ? dc->inactivity
+                                        : cis2_srv_inactivity(sc);
+}
+
+apr_interval_time_t cis2_req_max_duration(const cis2_srv_conf *sc,
+                                          const cis2_dir_conf *dc)
+{
+    return dc->max_duration != CIS2_UNSET ? dc->max_duration
+                                          : cis2_srv_max_duration(sc);
+}
+
+int cis2_dir_unauth_action(const cis2_dir_conf *dc)
+{
+    return dc->unauth_action != CIS2_UNSET ? dc->unauth_action
+                                           : CIS2_UNAUTH_AUTH;
 }
 
 /* ---- directive setters --------------------------------------------------- */
@@ -516,6 +605,156 @@ static const char *set_pass_as(cmd_parms *cmd, void *dcv, const char *v)
     return NULL;
 }
 
+/* CIS2SessionInactivityTimeout and CIS2SessionMaxDuration: server-wide,
+ * or for one <Location>/<Directory> (cmd->path set). A location's value is
+ * also remembered as the server's largest, so the store keeps a session
+ * as long as the most lenient location of the server needs it. */
+static const char *set_session_time(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+    cis2_srv_conf *sc = SRV(cmd);
+    int idle = cmd->info != NULL;
+    apr_interval_time_t t;
+
+    if (cis2_parse_duration(&t, v) != APR_SUCCESS || t <= 0) {
+        return apr_psprintf(cmd->pool, "CIS2-00136: %s: '%s' is not a "
+                            "positive duration (e.g. 90s, 15m, 12h)",
+                            cmd->cmd->name, v);
+    }
+    if (cmd->path == NULL) {
+        if (idle) {
+            sc->inactivity = t;
+        }
+        else {
+            sc->max_duration = t;
+        }
+        return NULL;
+    }
+    if (idle) {
+        dc->inactivity = t;
+        if (t > sc->dir_inactivity_max) {
+            sc->dir_inactivity_max = t;
+        }
+        if (sc->dir_inactivity_min == 0 || t < sc->dir_inactivity_min) {
+            sc->dir_inactivity_min = t;
+        }
+    }
+    else {
+        dc->max_duration = t;
+        if (t > sc->dir_max_duration_max) {
+            sc->dir_max_duration_max = t;
+        }
+    }
+    return NULL;
+}
+
+static const char *set_unauth_action(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+
+    if (strcasecmp(v, "auth") == 0) {
+        dc->unauth_action = CIS2_UNAUTH_AUTH;
+    }
+    else if (strcmp(v, "401") == 0) {
+        dc->unauth_action = CIS2_UNAUTH_401;
+    }
+    else if (strcasecmp(v, "pass") == 0) {
+        dc->unauth_action = CIS2_UNAUTH_PASS;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "CIS2-00130: %s: use auth, 401 or "
+                            "pass", cmd->cmd->name);
+    }
+    return NULL;
+}
+
+static const char *set_max_pending(cmd_parms *cmd, void *dc, const char *v)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(v, &end, 10);
+
+    if (*v == '\0' || *end != '\0' || n < 1 || n > 50) {
+        return apr_psprintf(cmd->pool, "CIS2-00131: %s: '%s' is not a "
+                            "number from 1 to 50", cmd->cmd->name, v);
+    }
+    SRV(cmd)->max_pending = (int)n;
+    return NULL;
+}
+
+static const char *set_same_site(cmd_parms *cmd, void *dc, const char *v)
+{
+    static const char *const values[] = { "Lax", "Strict", "None", NULL };
+    int i;
+
+    for (i = 0; values[i] != NULL; i++) {
+        if (strcasecmp(v, values[i]) == 0) {
+            SRV(cmd)->cookie_same_site = values[i];
+            return NULL;
+        }
+    }
+    return apr_psprintf(cmd->pool, "CIS2-00132: %s: use Lax, Strict or None",
+                        cmd->cmd->name);
+}
+
+/* A cookie Domain: a host name (letters, digits, '-', '.'), no leading
+ * dot needed (RFC 6265 §5.2.3 ignores it). */
+static const char *set_cookie_domain(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *c;
+
+    if (*v == '.') {
+        v++;
+    }
+    for (c = v; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '.') {
+            break;
+        }
+    }
+    if (*v == '\0' || *c != '\0' || strlen(v) > 253) {
+        return apr_psprintf(cmd->pool, "CIS2-00133: %s: '%s' is not a host "
+                            "name", cmd->cmd->name, v);
+    }
+    SRV(cmd)->cookie_domain = apr_pstrdup(cmd->pool, v);
+    return NULL;
+}
+
+/* An extra origin redirect targets may go to (after login, logout): the
+ * absolute URL's origin only, path "/" and nothing else. */
+static const char *set_redirect_allow(cmd_parms *cmd, void *dc, const char *v)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+    cis2_url_t *u;
+    const cis2_err_t *err = NULL;
+
+    if (cis2_url_parse_absolute(&u, v, &err, cmd->pool) != APR_SUCCESS
+        || strcmp(u->path, "/") != 0 || u->query != NULL
+        || v[strlen(v) - 1] == '?') {
+        return apr_psprintf(cmd->pool, "CIS2-00134: %s: '%s' is not an "
+                            "origin such as https://portal.example.nhs.uk",
+                            cmd->cmd->name, v);
+    }
+    if (sc->redirect_allow == NULL) {
+        sc->redirect_allow = apr_array_make(cmd->pool, 2, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(sc->redirect_allow, const char *) = u->origin;
+    return NULL;
+}
+
+static const char *set_post_logout_uri(cmd_parms *cmd, void *dc,
+                                       const char *v)
+{
+    cis2_url_t *u;
+    const cis2_err_t *err = NULL;
+
+    if (cis2_url_parse_absolute(&u, v, &err, cmd->pool) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00135: %s: '%s' is not an "
+                            "absolute http(s) URL (%s)", cmd->cmd->name, v,
+                            err ? err->detail : "invalid");
+    }
+    SRV(cmd)->post_logout_uri = v;
+    return NULL;
+}
+
 #define OFFSET(f) ((void *)APR_OFFSETOF(cis2_srv_conf, f))
 
 const command_rec cis2_cmds[] = {
@@ -570,11 +809,11 @@ const command_rec cis2_cmds[] = {
                   "__Host-cis2_session on https, cis2_session on http"),
     AP_INIT_TAKE1("CIS2CookiePath", set_local_path, OFFSET(cookie_path),
                   RSRC_CONF, "Session cookie path; default /"),
-    AP_INIT_TAKE1("CIS2SessionInactivityTimeout", set_duration,
-                  OFFSET(inactivity), RSRC_CONF,
+    AP_INIT_TAKE1("CIS2SessionInactivityTimeout", set_session_time,
+                  (void *)1, RSRC_CONF | ACCESS_CONF,
                   "Idle time that ends a session; default 15m"),
-    AP_INIT_TAKE1("CIS2SessionMaxDuration", set_duration,
-                  OFFSET(max_duration), RSRC_CONF,
+    AP_INIT_TAKE1("CIS2SessionMaxDuration", set_session_time, NULL,
+                  RSRC_CONF | ACCESS_CONF,
                   "Longest life of a session; default 12h"),
     AP_INIT_TAKE1("CIS2StateTimeout", set_duration, OFFSET(state_timeout),
                   RSRC_CONF, "Life of a pending login; default 10m"),
@@ -583,9 +822,29 @@ const command_rec cis2_cmds[] = {
                   "after logout; default /"),
     AP_INIT_TAKE1("CIS2SessionStoreSize", set_store_size, NULL, RSRC_CONF,
                   "Shared memory for sessions (global); default 64M"),
+    AP_INIT_TAKE1("CIS2CookieDomain", set_cookie_domain, NULL, RSRC_CONF,
+                  "Domain attribute of the session cookie; default none "
+                  "(host-only)"),
+    AP_INIT_TAKE1("CIS2CookieSameSite", set_same_site, NULL, RSRC_CONF,
+                  "SameSite of the session cookie: Lax (default), Strict "
+                  "or None"),
+    AP_INIT_TAKE1("CIS2MaxPendingLogins", set_max_pending, NULL, RSRC_CONF,
+                  "Sign-ins in progress kept per browser; default 5"),
+    AP_INIT_ITERATE("CIS2RedirectAllowOrigin", set_redirect_allow, NULL,
+                    RSRC_CONF, "Other origins redirect targets may go to "
+                    "(return URLs); default none"),
+    AP_INIT_FLAG("CIS2RPInitiatedLogout", set_flag, OFFSET(rp_logout),
+                 RSRC_CONF, "Logout also ends the CIS2 session "
+                 "(end_session_endpoint); default off"),
+    AP_INIT_TAKE1("CIS2PostLogoutRedirectURI", set_post_logout_uri, NULL,
+                  RSRC_CONF, "post_logout_redirect_uri sent with "
+                  "RP-initiated logout (registered with CIS2); default none"),
     /* per directory */
     AP_INIT_TAKE1("CIS2PassClaimsAs", set_pass_as, NULL, OR_AUTHCFG,
                   "environment (default), headers or both"),
+    AP_INIT_TAKE1("CIS2UnauthAction", set_unauth_action, NULL,
+                  RSRC_CONF | ACCESS_CONF, "Without a session: auth "
+                  "(default: browsers sign in, scripts get 401), 401, pass"),
     { NULL }
 };
 
@@ -634,6 +893,14 @@ int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
                      "no provider for server %s: set CIS2Environment "
                      "(integration, deployment, live) or "
                      "CIS2ProviderMetadataURL", where);
+        problems++;
+    }
+    if (strcmp(cis2_srv_same_site(sc), "None") == 0
+        && sc->redirect != NULL && !cis2_srv_secure(sc)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00137)
+                     "CIS2CookieSameSite None needs an https CIS2RedirectURI "
+                     "(browsers drop SameSite=None cookies without Secure) "
+                     "for server %s", where);
         problems++;
     }
     return problems;
@@ -689,7 +956,7 @@ static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
     c->skew = sc->skew != CIS2_UNSET ? sc->skew : CIS2_DEFAULT_SKEW;
     c->max_auth_age = sc->max_auth_age != CIS2_UNSET
                       ? sc->max_auth_age : CIS2_DEFAULT_MAX_AUTH_AGE;
-    c->session_max = cis2_srv_max_duration(sc);
+    c->session_max = cis2_srv_store_max(sc);
     c->required_aal = sc->required_aal == CIS2_UNSET ? CIS2_DEFAULT_AAL
                       : sc->required_aal == CIS2_OFF ? -1 : sc->required_aal;
     c->required_ial = sc->required_ial == CIS2_UNSET ? CIS2_DEFAULT_IAL
@@ -725,6 +992,7 @@ apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf)
                            (apr_size_t)(strrchr(sc->redirect->path, '/')
                                         - sc->redirect->path));
         sc->logout_path = apr_pstrcat(pconf, dir, "/logout", NULL);
+        sc->bcl_path = apr_pstrcat(pconf, dir, "/backchannel-logout", NULL);
     }
     return APR_SUCCESS;
 }

@@ -38,12 +38,22 @@
 #define CIS2_DEFAULT_STATE_TIMEOUT apr_time_from_sec(10 * 60)
 #define CIS2_DEFAULT_STORE_SIZE ((apr_size_t)64 * 1024 * 1024)
 #define CIS2_DEFAULT_DEFAULT_URL "/"
+#define CIS2_DEFAULT_MAX_PENDING 5
+#define CIS2_DEFAULT_SAME_SITE "Lax"
+/* a logout token's iat may be this old (plus CIS2ClockSkew): CIS2.md §11 */
+#define CIS2_LOGOUT_TOKEN_MAX_AGE apr_time_from_sec(300)
 
 typedef enum cis2_pass_as {
     CIS2_PASS_ENV = 1,
     CIS2_PASS_HEADERS = 2,
     CIS2_PASS_BOTH = 3
 } cis2_pass_as;
+
+typedef enum cis2_unauth_action {
+    CIS2_UNAUTH_AUTH = 1,           /* navigation: sign in; scripts: 401 */
+    CIS2_UNAUTH_401,                /* always 401, never a sign-in */
+    CIS2_UNAUTH_PASS                /* let it through without identity */
+} cis2_unauth_action;
 
 typedef struct cis2_srv_conf {
     /* provider */
@@ -78,14 +88,30 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    const char *cookie_domain;      /* CIS2CookieDomain */
+    const char *cookie_same_site;   /* CIS2CookieSameSite */
+    int max_pending;                /* CIS2MaxPendingLogins */
+    apr_array_header_t *redirect_allow; /* CIS2RedirectAllowOrigin */
+    int rp_logout;                  /* CIS2RPInitiatedLogout */
+    const char *post_logout_uri;    /* CIS2PostLogoutRedirectURI */
+    /* the longest CIS2SessionInactivityTimeout / CIS2SessionMaxDuration set
+     * in any <Location>/<Directory> of this server (0 = none): the store
+     * keeps a session as long as the most lenient place needs it */
+    apr_interval_time_t dir_inactivity_max, dir_max_duration_max;
+    /* and the shortest location inactivity timeout (0 = none) */
+    apr_interval_time_t dir_inactivity_min;
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
     const char *logout_path;        /* <dir of redirect path>/logout */
+    const char *bcl_path;           /* <dir>/backchannel-logout */
 } cis2_srv_conf;
 
 typedef struct cis2_dir_conf {
     int pass_as;                    /* CIS2PassClaimsAs */
+    apr_interval_time_t inactivity; /* CIS2SessionInactivityTimeout here */
+    apr_interval_time_t max_duration; /* CIS2SessionMaxDuration here */
+    int unauth_action;              /* CIS2UnauthAction */
 } cis2_dir_conf;
 
 extern const command_rec cis2_cmds[];
@@ -128,5 +154,24 @@ apr_interval_time_t cis2_srv_state_timeout(const cis2_srv_conf *sc);
 const char *cis2_srv_default_url(const cis2_srv_conf *sc);
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc);
 int cis2_dir_pass_as(const cis2_dir_conf *dc);
+const char *cis2_srv_cookie_domain(const cis2_srv_conf *sc);
+const char *cis2_srv_same_site(const cis2_srv_conf *sc);
+int cis2_srv_max_pending(const cis2_srv_conf *sc);
+/** How long the store keeps an unused session: the longest inactivity
+ *  timeout of the server and of any of its locations. */
+apr_interval_time_t cis2_srv_store_idle(const cis2_srv_conf *sc);
+/** How stale the "last seen" time of a session may get before a request
+ *  refreshes it: a tenth of the shortest inactivity timeout of the server
+ *  and its locations. */
+apr_interval_time_t cis2_srv_touch_interval(const cis2_srv_conf *sc);
+/** The longest session life of the server and any of its locations. */
+apr_interval_time_t cis2_srv_store_max(const cis2_srv_conf *sc);
+/** The inactivity timeout / maximum duration that apply to a request:
+ *  its <Location>'s if set, else its server's, else the default. */
+apr_interval_time_t cis2_req_inactivity(const cis2_srv_conf *sc,
+                                        const cis2_dir_conf *dc);
+apr_interval_time_t cis2_req_max_duration(const cis2_srv_conf *sc,
+                                          const cis2_dir_conf *dc);
+int cis2_dir_unauth_action(const cis2_dir_conf *dc);
 
 #endif /* MOD_CIS2_CONFIG_H */

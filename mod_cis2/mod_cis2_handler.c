@@ -2,8 +2,10 @@
  *
  * mod_cis2_handler — the module's own endpoints, answered in the quick
  * handler (before authentication, so they never trigger a sign-in):
- *   <CIS2RedirectURI path>     GET   the callback from CIS2
- *   <same directory>/logout    GET   local logout
+ *   <CIS2RedirectURI path>                GET   the callback from CIS2
+ *   <same directory>/logout               GET, POST  logout (local, and
+ *                                         RP-initiated at CIS2 if enabled)
+ *   <same directory>/backchannel-logout   POST  CIS2's logout tokens
  * Dispatch is by exact path match on the raw request path, with the method
  * checked; each endpoint has its own function.
  */
@@ -16,22 +18,26 @@
 #include "cis2_oidc.h"
 #include "cis2_session.h"
 #include "cis2_store.h"
+#include "cis2_jwt.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void set_cookie(request_rec *r, cis2_srv_conf *sc, const char *name,
-                       const char *value, const char *path,
-                       apr_int64_t max_age)
+/* The session cookie: the admin's Path, Domain and SameSite; never more
+ * than the random id (claims stay on the server). */
+static void set_session_cookie(request_rec *r, cis2_srv_conf *sc,
+                               const char *value, apr_int64_t max_age)
 {
     cis2_cookie_attrs_t ca;
 
     memset(&ca, 0, sizeof(ca));
-    ca.path = path;
-    ca.same_site = "Lax";
+    ca.path = cis2_srv_cookie_path(sc);
+    ca.domain = cis2_srv_cookie_domain(sc);
+    ca.same_site = cis2_srv_same_site(sc);
     ca.secure = cis2_srv_secure(sc);
     ca.max_age = max_age;
     apr_table_addn(r->err_headers_out, "Set-Cookie",
-                   cis2_cookie_make(r->pool, name, value, &ca));
+                   cis2_cookie_make(r->pool, cis2_srv_cookie_name(sc), value,
+                                    &ca));
 }
 
 static const char *get_cookie(request_rec *r, const char *name,
@@ -47,6 +53,16 @@ static const char *get_cookie(request_rec *r, const char *name,
         return NULL;
     }
     return val;
+}
+
+/* The index value of a session under CIS2's sid or the user's sub: scoped
+ * to our client id, so a token for one vhost's client never ends the
+ * sessions of another client kept in the same store (CIS2 gives one sid to
+ * every client of a CIS2 session). */
+static const char *index_value(apr_pool_t *p, const char *client_id,
+                                  const char *v)
+{
+    return v ? apr_pstrcat(p, client_id, " ", v, NULL) : NULL;
 }
 
 static int bad_callback(request_rec *r, cis2_srv_conf *sc, const char *ref,
@@ -115,10 +131,11 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     apr_size_t len;
     cis2_pending_t *pl;
     cis2_session_t *s;
+    cis2_store_index_t ix;
     apr_time_t now = apr_time_now(), expires;
 
     if (r->method_number != M_GET) {
-        r->allowed = AP_METHOD_BIT << M_GET;
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
     if (cis2_oidc_parse_callback(&cb, r->args ? r->args : "", &err, r->pool)
@@ -170,14 +187,18 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
 
     /* a NEW session id on every login (no fixation); the old one ends */
     sid = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
-    expires = now + cis2_srv_inactivity(sc);
-    if (expires > s->expires) {
-        expires = s->expires;
-    }
+    /* the store entry's expiry tells when the session was last seen
+     * (mod_cis2_authn.c, find_session): always now + the store's idle */
+    expires = now + cis2_srv_store_idle(sc);
+    /* indexed by CIS2's sid and the user's sub (scoped to our client), so
+     * a back-channel logout token finds exactly its sessions */
+    ix.sid = index_value(r->pool, sc->client_id, s->sid);
+    ix.sub = index_value(r->pool, sc->client_id, s->sub);
+    ix.created = s->created;
     if (sid == NULL
         || cis2_session_encode(&buf, &len, s, &err, r->pool) != APR_SUCCESS
-        || cis2_store_put(st, CIS2_NS_SESSION, sid, buf, len, expires, &err,
-                          r->pool) != APR_SUCCESS) {
+        || cis2_store_put_indexed(st, CIS2_NS_SESSION, sid, buf, len, expires,
+                                  &ix, &err, r->pool) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00305)
                       "cannot store the new session (ref=%s): %s", ref,
                       err ? err->detail : "random generator failed");
@@ -191,10 +212,10 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     if (old_sid != NULL) {
         cis2_store_delete(st, CIS2_NS_SESSION, old_sid, &err, r->pool);
     }
-    set_cookie(r, sc, cis2_srv_cookie_name(sc), sid, cis2_srv_cookie_path(sc),
-               -1);
+    set_session_cookie(r, sc, sid, -1);
     if (cis2_url_check_redirect(&target, pl->return_url, sc->redirect->origin,
-                                NULL, &err, r->pool) != APR_SUCCESS) {
+                                sc->redirect_allow, &err, r->pool)
+        != APR_SUCCESS) {
         target = cis2_srv_default_url(sc);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00306)
@@ -205,28 +226,266 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     return HTTP_MOVED_TEMPORARILY;
 }
 
-/* ---- local logout --------------------------------------------------------- */
+/* ---- logout ------------------------------------------------------------- */
 
+/* The `return` parameter of the logout endpoint, validated by THE redirect
+ * validator (cis2_url.h): our origin or CIS2RedirectAllowOrigin only. NULL
+ * when absent or refused (then the signed-out page is shown). */
+static const char *logout_return(request_rec *r, cis2_srv_conf *sc)
+{
+    apr_table_t *form;
+    const char *ret = NULL, *out;
+    const cis2_err_t *err = NULL;
+
+    if (r->args == NULL
+        || cis2_form_parse(&form, r->args, CIS2_MAX_QUERY,
+                           CIS2_MAX_FORM_FIELDS, &err, r->pool) != APR_SUCCESS
+        || cis2_form_get_unique(&ret, form, "return", &err, r->pool)
+           != APR_SUCCESS
+        || ret == NULL) {
+        return NULL;
+    }
+    if (strlen(ret) > CIS2_MAX_URL
+        || cis2_url_check_redirect(&out, ret, sc->redirect->origin,
+                                   sc->redirect_allow, &err, r->pool)
+           != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00404)
+                      "logout return URL refused: %s",
+                      err ? err->detail : "too long");
+        return NULL;
+    }
+    return out;
+}
+
+/* The ID token of the session being ended, for id_token_hint. */
+static const char *session_id_token(request_rec *r, cis2_srv_conf *sc,
+                                    cis2_store_t *st, const char *sid)
+{
+    const char *val;
+    apr_size_t len;
+    cis2_session_t *s;
+    const cis2_err_t *err = NULL;
+
+    if (cis2_store_get(st, CIS2_NS_SESSION, sid, apr_time_now(), &val, &len,
+                       NULL, &err, r->pool) != APR_SUCCESS
+        || cis2_session_decode(&s, val, len, &err, r->pool) != APR_SUCCESS
+        || s->client_id == NULL || strcmp(s->client_id, sc->client_id) != 0) {
+        return NULL;
+    }
+    return s->id_token;
+}
+
+/* End this browser's session and clear both cookies; then either send the
+ * browser to CIS2's end_session_endpoint (CIS2RPInitiatedLogout on, and a
+ * session to name with id_token_hint), or to the validated `return` URL,
+ * or show the signed-out page. */
 static int handle_logout(request_rec *r, cis2_srv_conf *sc)
 {
     cis2_store_t *st = cis2_glue_store_get();
     const char *sid = get_cookie(r, cis2_srv_cookie_name(sc), 128);
+    const char *id_token = NULL, *target, *url;
+    const cis2_provider_meta_t *meta;
     const cis2_err_t *err = NULL;
+    cis2_cookie_attrs_t ca;
 
     if (r->method_number != M_GET && r->method_number != M_POST) {
-        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+        ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", NULL);
         return HTTP_METHOD_NOT_ALLOWED;
     }
+    target = logout_return(r, sc);
     if (sid != NULL) {
+        if (sc->rp_logout == 1) {
+            id_token = session_id_token(r, sc, st, sid);
+        }
         cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);
     }
-    set_cookie(r, sc, cis2_srv_cookie_name(sc), "", cis2_srv_cookie_path(sc),
-               0);
+    set_session_cookie(r, sc, "", 0);
+    memset(&ca, 0, sizeof(ca));
+    ca.path = "/";
+    ca.same_site = "Lax";
+    ca.secure = cis2_srv_secure(sc);
+    ca.max_age = 0;
+    apr_table_addn(r->err_headers_out, "Set-Cookie",
+                   cis2_cookie_make(r->pool, cis2_srv_binding_cookie(sc), "",
+                                    &ca));
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    ap_discard_request_body(r);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00307)
                   "local logout%s", sid ? "" : " (no session)");
+
+    if (id_token != NULL) {
+        if (cis2_provider_meta(&meta, sc->login->provider, &err, r->pool)
+                != APR_SUCCESS
+            || meta->end_session_endpoint == NULL) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00405)
+                          "RP-initiated logout impossible: %s; the user is "
+                          "signed out here only",
+                          err ? err->detail
+                          : "CIS2 advertises no end_session_endpoint");
+        }
+        else {
+            url = cis2_oidc_end_session_url(r->pool,
+                                            meta->end_session_endpoint,
+                                            id_token, sc->client_id,
+                                            sc->post_logout_uri);
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00406)
+                          "RP-initiated logout: sending the browser to "
+                          "CIS2's end_session_endpoint");
+            apr_table_setn(r->err_headers_out, "Location", url);
+            return HTTP_MOVED_TEMPORARILY;
+        }
+    }
+    if (target != NULL) {
+        apr_table_setn(r->err_headers_out, "Location", target);
+        return HTTP_SEE_OTHER;
+    }
     return cis2_page_send(r, HTTP_OK, "You have signed out",
                           "You have signed out of this service.", NULL,
                           cis2_srv_default_url(sc), "Sign in again");
+}
+
+/* ---- back-channel logout (CIS2.md §11, OIDC Back-Channel Logout 1.0) -- */
+
+/* Read a form body of at most CIS2_MAX_FORM bytes. */
+static apr_status_t read_form_body(request_rec *r, const char **pbody)
+{
+    apr_size_t total = 0;
+    char *buf;
+    long n;
+
+    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK
+        || !ap_should_client_block(r)) {
+        *pbody = "";
+        return r->remaining == 0 && r->read_chunked == 0 ? APR_SUCCESS
+                                                         : APR_EGENERAL;
+    }
+    if (r->remaining > CIS2_MAX_FORM) {
+        return APR_ENOSPC;
+    }
+    buf = apr_palloc(r->pool, CIS2_MAX_FORM + 1);
+    while ((n = ap_get_client_block(r, buf + total,
+                                    CIS2_MAX_FORM + 1 - total)) > 0) {
+        total += (apr_size_t)n;
+        if (total > CIS2_MAX_FORM) {
+            return APR_ENOSPC;
+        }
+    }
+    if (n < 0) {
+        return APR_EGENERAL;
+    }
+    buf[total] = '\0';
+    *pbody = buf;
+    return APR_SUCCESS;
+}
+
+static int bcl_answer(request_rec *r, int status)
+{
+    /* BCL 1.0 §2.8: no caching; the body does not matter */
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    ap_discard_request_body(r);
+    if (status == HTTP_OK) {
+        r->status = HTTP_OK;
+        ap_set_content_type(r, "text/plain");
+        ap_set_content_length(r, 0);
+        return OK;
+    }
+    return cis2_page_send_json(r, status,
+                               "{\"error\":\"invalid_request\"}\n");
+}
+
+static int handle_backchannel_logout(request_rec *r, cis2_srv_conf *sc)
+{
+    cis2_store_t *st = cis2_glue_store_get();
+    const char *ctype = apr_table_get(r->headers_in, "Content-Type");
+    const char *body = NULL, *token = NULL, *marker;
+    apr_table_t *form;
+    cis2_logout_claims_t *lc;
+    const cis2_err_t *err = NULL;
+    apr_time_t now = apr_time_now(), marker_exp;
+    apr_interval_time_t skew = sc->login->skew;
+    unsigned char h[32];
+    int count = 0;
+    apr_status_t rv;
+
+    if (r->method_number != M_POST) {
+        /* make_allow() reads the method list, not r->allowed */
+        ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (ctype == NULL
+        || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0
+        || (ctype[33] != '\0' && ctype[33] != ';' && ctype[33] != ' ')) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00412)
+                      "back-channel logout refused: not a form POST");
+        return bcl_answer(r, HTTP_BAD_REQUEST);
+    }
+    rv = read_form_body(r, &body);
+    if (rv != APR_SUCCESS
+        || cis2_form_parse(&form, body, CIS2_MAX_FORM, CIS2_MAX_FORM_FIELDS,
+                           &err, r->pool) != APR_SUCCESS
+        || cis2_form_get_unique(&token, form, "logout_token", &err, r->pool)
+           != APR_SUCCESS
+        || token == NULL || *token == '\0') {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00407)
+                      "back-channel logout refused: %s",
+                      rv == APR_ENOSPC ? "body too large"
+                      : err ? err->detail : "no logout_token");
+        return bcl_answer(r, HTTP_BAD_REQUEST);
+    }
+    if (cis2_login_verify_logout(&lc, sc->login, token, strlen(token), now,
+                                 CIS2_LOGOUT_TOKEN_MAX_AGE, &err, r->pool)
+        != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, err->code == CIS2_E_HTTP
+                      || err->code == CIS2_E_TIMEOUT
+                      || err->code == CIS2_E_HTTP_STATUS
+                      || err->code == CIS2_E_DISCOVERY
+                      || err->code == CIS2_E_JWKS ? APLOG_ERR : APLOG_INFO,
+                      0, r, CIS2_LOGNO(00408)
+                      "back-channel logout token refused: %s (%s)",
+                      err->detail, cis2_err_name(err->code));
+        return bcl_answer(r, HTTP_BAD_REQUEST);
+    }
+    /* single use: the jti, or (CIS2 may omit it) the token itself */
+    if (lc->jti != NULL) {
+        cis2_sha256(h, lc->jti, strlen(lc->jti));
+    }
+    else {
+        cis2_sha256(h, token, strlen(token));
+    }
+    marker = apr_pstrcat(r->pool, "bcl.", cis2_b64url_encode(r->pool, h, 32),
+                         NULL);
+    marker_exp = lc->iat + CIS2_LOGOUT_TOKEN_MAX_AGE;
+    if (lc->exp > marker_exp) {
+        marker_exp = lc->exp;
+    }
+    marker_exp += 2 * skew;
+    if (cis2_store_add_once(st, CIS2_NS_REPLAY, marker, now, marker_exp, &err,
+                            r->pool) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, err->code == CIS2_E_DUPLICATE ? APLOG_INFO
+                      : APLOG_ERR, 0, r, CIS2_LOGNO(00409)
+                      "back-channel logout refused: %s",
+                      err->code == CIS2_E_DUPLICATE ? "token replayed"
+                      : err->detail);
+        return bcl_answer(r, HTTP_BAD_REQUEST);
+    }
+    /* end the session(s): by sid when given, else every session of sub;
+     * never one that began after the token was issued */
+    if (cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                  lc->sid ? CIS2_INDEX_SID : CIS2_INDEX_SUB,
+                                  index_value(r->pool, sc->client_id,
+                                              lc->sid ? lc->sid : lc->sub),
+                                  lc->iat + skew, &count, &err, r->pool)
+        != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00410)
+                      "back-channel logout failed: %s (%s)", err->detail,
+                      cis2_err_name(err->code));
+        return bcl_answer(r, HTTP_BAD_REQUEST);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00411)
+                  "back-channel logout: %d session(s) ended (%s%s)", count,
+                  lc->sid ? "by sid" : "by sub=",
+                  lc->sid ? "" : lc->sub);
+    return bcl_answer(r, HTTP_OK);
 }
 
 /* ---- dispatch --------------------------------------------------------------- */
@@ -248,6 +507,9 @@ int cis2_hook_quick_handler(request_rec *r, int lookup_uri)
     }
     if (strcmp(path, sc->logout_path) == 0) {
         return handle_logout(r, sc);
+    }
+    if (strcmp(path, sc->bcl_path) == 0) {
+        return handle_backchannel_logout(r, sc);
     }
     return DECLINED;
 }

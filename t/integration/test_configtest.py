@@ -103,3 +103,41 @@ def test_bad_values_refused(port_pool, line, directive):
     out = p.stdout + p.stderr
     assert p.returncode != 0, f"configtest accepted {line!r}:\n{out}"
     assert directive in out, out
+
+
+# ---- session lifecycle and logout (issue #5)
+
+@pytest.mark.parametrize("line,directive", [
+    ("CIS2UnauthAction redirect", "CIS2UnauthAction"),
+    ("CIS2MaxPendingLogins 0", "CIS2MaxPendingLogins"),
+    ("CIS2MaxPendingLogins 5x", "CIS2MaxPendingLogins"),
+    ("CIS2CookieSameSite sometimes", "CIS2CookieSameSite"),
+    ("CIS2CookieDomain example.nhs.uk:443", "CIS2CookieDomain"),
+    ("CIS2RedirectAllowOrigin https://portal.example/path", "CIS2RedirectAllowOrigin"),
+    ("CIS2RedirectAllowOrigin //portal.example", "CIS2RedirectAllowOrigin"),
+    ("CIS2PostLogoutRedirectURI /signed-out", "CIS2PostLogoutRedirectURI"),
+    ("CIS2SessionInactivityTimeout 0", "CIS2SessionInactivityTimeout"),
+    ("CIS2SessionMaxDuration forever", "CIS2SessionMaxDuration"),
+    ("CIS2CookieSameSite None", "CIS2CookieSameSite"),    # on plain http
+], ids=["unauth", "pending-0", "pending-junk", "samesite", "domain-port",
+        "allow-path", "allow-relative", "post-logout-relative", "idle-0",
+        "max-junk", "samesite-none-http"])
+def test_lifecycle_bad_values_refused(port_pool, line, directive):
+    assert_refused(make(port_pool, [line]).configtest(), directive)
+
+
+def test_lifecycle_directives_in_location_pass(port_pool):
+    extra = """
+<Location /app/admin>
+    CIS2SessionInactivityTimeout 5m
+    CIS2SessionMaxDuration 1h
+    CIS2UnauthAction 401
+</Location>
+"""
+    p = make(port_pool, ["CIS2RPInitiatedLogout on",
+                         "CIS2PostLogoutRedirectURI http://127.0.0.1/bye",
+                         "CIS2RedirectAllowOrigin https://portal.example:8443",
+                         "CIS2CookieSameSite Strict", "CIS2MaxPendingLogins 10",
+                         "CIS2CookieDomain example.nhs.uk"],
+             extra=extra).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr

@@ -146,3 +146,22 @@ def test_earlier_abandoned_attempt_can_still_complete(httpd, user, session):
     cb = session.get(trace.callback_url, allow_redirects=False)
     assert cb.status_code == 302, cb.text[:300]
     assert cb.headers["Location"].endswith("/app/app.cgi?tab=a")
+
+
+def test_cookie_domain_and_samesite_configurable(httpd_factory, user, session):
+    """CIS2CookieDomain / CIS2CookieSameSite reach the session cookie; the
+    login-binding cookie stays host-only and Lax; cookies carry ids only."""
+    h = httpd_factory(directives=["CIS2CookieDomain 127.0.0.1",
+                                  "CIS2CookieSameSite Strict"])
+    trace = T.LoginTrace()
+    cb = T.login(session, h.url("/app/app.cgi"), user.login, trace, follow_final=False)
+    assert cb.status_code == 302
+    sess = [parse_set_cookie(x) for x in T.set_cookie_headers(cb)
+            if x.startswith(COOKIE + "=")]
+    assert len(sess) == 1
+    _, value, attrs = sess[0]
+    assert attrs.get("domain") == "127.0.0.1" and attrs.get("samesite") == "Strict"
+    assert len(value) == 43 and user.sub not in value
+    start = [parse_set_cookie(x) for x in T.set_cookie_headers(trace.hops[0])]
+    assert start and all("domain" not in a and a.get("samesite") == "Lax"
+                         for _, _, a in start), start

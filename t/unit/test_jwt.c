@@ -865,6 +865,180 @@ START_TEST(thousand_verifications_in_a_subpool)
 }
 END_TEST
 
+/* ---- logout tokens (Back-Channel Logout 1.0 §2.6, CIS2.md §11) --------- */
+
+#define BCL_EVENTS "{\"" CIS2_BCL_EVENT "\":{}}"
+
+/* A good CIS2 logout token payload with a merge patch applied. */
+static const char *logout_text(const char *patch)
+{
+    json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o}",
+                          "iss", ISS, "aud", CLIENT, "sub", "555012345678",
+                          "iat", (json_int_t)(NOW - 10),
+                          "exp", (json_int_t)(NOW + 110),
+                          "jti", "7d1e4f0a-2b3c-4d5e-8f90-a1b2c3d4e5f6",
+                          "sid", "f2b1c7e0-9c1e-4a5d-9b2e-2d7c3a1f0e11",
+                          "events", json_loads(BCL_EVENTS, 0, NULL));
+    char *s;
+    const char *out;
+
+    if (patch != NULL) {
+        json_error_t jerr;
+        json_t *pj = json_loads(patch, JSON_ALLOW_NUL, &jerr);
+        const char *k;
+        json_t *v;
+
+        ck_assert_msg(json_is_object(pj), "bad patch %s: %s", patch,
+                      jerr.text);
+        json_object_foreach(pj, k, v) {
+            if (json_is_null(v)) {
+                json_object_del(c, k);
+            }
+            else {
+                json_object_set(c, k, v);
+            }
+        }
+        json_decref(pj);
+    }
+    s = json_dumps(c, JSON_COMPACT);
+    json_decref(c);
+    out = apr_pstrdup(g_pool, s);
+    free(s);
+    return out;
+}
+
+static const struct {
+    const char *name;
+    const char *patch;
+    int code;
+} logout_table[] = {
+    { "good: sub and sid", NULL, CIS2_E_NONE },
+    { "good: sid only", "{\"sub\":null}", CIS2_E_NONE },
+    { "good: sub only", "{\"sid\":null}", CIS2_E_NONE },
+    { "good: no exp (optional at CIS2)", "{\"exp\":null}", CIS2_E_NONE },
+    { "good: no jti", "{\"jti\":null}", CIS2_E_NONE },
+    { "good: aud array with us", "{\"aud\":[\"" CLIENT "\"]}", CIS2_E_NONE },
+    { "good: iat 4 min ago", "{\"iat\":1750524760}", CIS2_E_NONE },
+    { "good: event with members",
+      "{\"events\":{\"" CIS2_BCL_EVENT "\":{\"x\":1}}}", CIS2_E_NONE },
+    { "no iss", "{\"iss\":null}", CIS2_E_ISS },
+    { "iss without :443", "{\"iss\":\"" ISS_NO_PORT "\"}", CIS2_E_ISS },
+    { "iss with a trailing slash", "{\"iss\":\"" ISS "/\"}", CIS2_E_ISS },
+    { "iss upper-cased host", "{\"iss\":\"https://AM.nhsint.auth-ptl.cis2."
+      "spineservices.nhs.uk:443/openam/oauth2/realms/root/realms/"
+      "NHSIdentity/realms/Healthcare\"}", CIS2_E_ISS },
+    { "iss not a string", "{\"iss\":1}", CIS2_E_ISS },
+    { "no aud", "{\"aud\":null}", CIS2_E_AUD },
+    { "other aud", "{\"aud\":\"999999999999.apps.national\"}", CIS2_E_AUD },
+    { "aud array without us", "{\"aud\":[\"x\",\"y\"]}", CIS2_E_AUD },
+    { "azp of another client", "{\"azp\":\"someone.else\"}", CIS2_E_AZP },
+    { "no iat", "{\"iat\":null}", CIS2_E_CLAIM_MISSING },
+    { "iat a string", "{\"iat\":\"1750525000\"}", CIS2_E_CLAIM_INVALID },
+    { "iat in the future", "{\"iat\":1750525100}", CIS2_E_IAT_FUTURE },
+    { "iat 7 minutes old", "{\"iat\":1750524580}", CIS2_E_EXPIRED },
+    { "iat of 1970", "{\"iat\":1}", CIS2_E_EXPIRED },
+    { "expired", "{\"exp\":1750524900}", CIS2_E_EXPIRED },
+    { "exp a string", "{\"exp\":\"soon\"}", CIS2_E_CLAIM_INVALID },
+    { "no events", "{\"events\":null}", CIS2_E_CLAIM_MISSING },
+    { "events without the BCL member", "{\"events\":{\"x\":{}}}",
+      CIS2_E_CLAIM_INVALID },
+    { "events an array", "{\"events\":[\"" CIS2_BCL_EVENT "\"]}",
+      CIS2_E_CLAIM_INVALID },
+    { "event member a string", "{\"events\":{\"" CIS2_BCL_EVENT "\":\"\"}}",
+      CIS2_E_CLAIM_INVALID },
+    { "event member true", "{\"events\":{\"" CIS2_BCL_EVENT "\":true}}",
+      CIS2_E_CLAIM_INVALID },
+    { "nonce present (an ID token in disguise)", "{\"nonce\":\"" NONCE "\"}",
+      CIS2_E_NONCE },
+    { "empty nonce present", "{\"nonce\":\"\"}", CIS2_E_NONCE },
+    { "neither sub nor sid", "{\"sub\":null,\"sid\":null}",
+      CIS2_E_CLAIM_MISSING },
+    { "sid a number", "{\"sid\":42}", CIS2_E_CLAIM_INVALID },
+    { "empty sid", "{\"sid\":\"\"}", CIS2_E_CLAIM_INVALID },
+    { "sid with a newline", "{\"sid\":\"a\\nb\"}", CIS2_E_CLAIM_INVALID },
+    { "sid with a NUL", "{\"sid\":\"a\\u0000b\"}", CIS2_E_CLAIM_INVALID },
+    { "sub an object", "{\"sub\":{}}", CIS2_E_CLAIM_INVALID },
+    { "jti a number", "{\"jti\":7}", CIS2_E_CLAIM_INVALID },
+};
+
+START_TEST(logout_table_cases)
+{
+    cis2_logout_expect_t ex = {
+        .issuer = ISS, .client_id = CLIENT,
+        .now = apr_time_from_sec(NOW), .skew = apr_time_from_sec(60),
+        .max_age = apr_time_from_sec(300)
+    };
+    const char *text = logout_text(logout_table[_i].patch);
+    json_t *claims = json_loads(text, JSON_ALLOW_NUL, NULL);
+    cis2_logout_claims_t *lc = NULL;
+    const cis2_err_t *err = NULL;
+    apr_status_t rv;
+
+    ck_assert_ptr_nonnull(claims);
+    rv = cis2_jwt_check_logout_token(&lc, claims, &ex, &err, g_pool);
+    json_decref(claims);
+    if (rv != APR_SUCCESS && err != NULL) {
+        ck_assert_ptr_null(strstr(err->detail, "555012345678"));
+        ck_assert_ptr_null(strstr(err->detail, "f2b1c7e0"));
+    }
+    expect_code(rv, &err, logout_table[_i].code, logout_table[_i].name);
+}
+END_TEST
+
+START_TEST(logout_claims_are_returned)
+{
+    cis2_logout_expect_t ex = {
+        .issuer = ISS, .client_id = CLIENT, .now = apr_time_from_sec(NOW),
+        .skew = apr_time_from_sec(60), .max_age = apr_time_from_sec(300)
+    };
+    json_t *claims = json_loads(logout_text("{\"exp\":null}"), 0, NULL);
+    cis2_logout_claims_t *lc = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_eq(cis2_jwt_check_logout_token(&lc, claims, &ex, &err,
+                                                 g_pool), APR_SUCCESS);
+    json_decref(claims);
+    ck_assert_str_eq(lc->sub, "555012345678");
+    ck_assert_str_eq(lc->sid, "f2b1c7e0-9c1e-4a5d-9b2e-2d7c3a1f0e11");
+    ck_assert_str_eq(lc->jti, "7d1e4f0a-2b3c-4d5e-8f90-a1b2c3d4e5f6");
+    ck_assert(lc->iat == apr_time_from_sec(NOW - 10));
+    ck_assert(lc->exp == 0);
+}
+END_TEST
+
+/* An ID token is not a logout token: its nonce (and missing events) gets
+ * it refused, whoever signed it. */
+START_TEST(id_token_is_not_a_logout_token)
+{
+    cis2_logout_expect_t ex = {
+        .issuer = ISS, .client_id = CLIENT, .now = apr_time_from_sec(NOW),
+        .skew = apr_time_from_sec(60), .max_age = apr_time_from_sec(300)
+    };
+    json_t *claims = json_loads(payload_text(NULL), 0, NULL);
+    cis2_logout_claims_t *lc = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_ne(cis2_jwt_check_logout_token(&lc, claims, &ex, &err,
+                                                 g_pool), APR_SUCCESS);
+    json_decref(claims);
+    ck_assert_ptr_null(lc);
+}
+END_TEST
+
+START_TEST(logout_missing_expectations_are_config_errors)
+{
+    cis2_logout_expect_t ex = { .issuer = ISS };
+    json_t *claims = json_loads(logout_text(NULL), 0, NULL);
+    cis2_logout_claims_t *lc = NULL;
+    const cis2_err_t *err = NULL;
+    apr_status_t rv;
+
+    rv = cis2_jwt_check_logout_token(&lc, claims, &ex, &err, g_pool);
+    json_decref(claims);
+    expect_code(rv, &err, CIS2_E_CONFIG, "no client_id");
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("jwt");
@@ -903,6 +1077,15 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, sub_length_limit);
     tcase_add_test(tc, max_iat_age_zero_means_no_limit);
     tcase_add_test(tc, missing_expectations_are_config_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("logout");
+    cis2_test_fixture(tc);
+    tcase_add_loop_test(tc, logout_table_cases, 0,
+                        sizeof(logout_table) / sizeof(logout_table[0]));
+    tcase_add_test(tc, logout_claims_are_returned);
+    tcase_add_test(tc, id_token_is_not_a_logout_token);
+    tcase_add_test(tc, logout_missing_expectations_are_config_errors);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("memory");

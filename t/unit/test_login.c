@@ -422,6 +422,76 @@ START_TEST(op_down_is_a_transport_error)
 }
 END_TEST
 
+/* ---- back-channel logout tokens ---------------------------------------- */
+
+static const char *logout_json(const char *extra)
+{
+    apr_int64_t t = apr_time_sec(now);
+
+    return apr_psprintf(g_pool,
+        "{\"iss\":\"%s\",\"aud\":\"" CLIENT "\",\"sub\":\"" SUB "\","
+        "\"sid\":\"sid-1\",\"iat\":%" APR_INT64_T_FMT ",\"exp\":%"
+        APR_INT64_T_FMT ",\"jti\":\"j-1\",\"events\":{\"" CIS2_BCL_EVENT
+        "\":{}}%s}", issuer, t, t + 120, extra ? extra : "");
+}
+
+static int verify_logout(const char *token, cis2_logout_claims_t **plc)
+{
+    const cis2_err_t *err = NULL;
+
+    ck_assert_ptr_nonnull(token);
+    if (cis2_login_verify_logout(plc, &conf, token, strlen(token), now,
+                                 apr_time_from_sec(300), &err, g_pool)
+        == APR_SUCCESS) {
+        return CIS2_E_NONE;
+    }
+    ck_assert_ptr_nonnull(err);
+    return err->code;
+}
+
+START_TEST(logout_token_verified_against_the_op)
+{
+    cis2_logout_claims_t *lc = NULL;
+
+    ck_assert_int_eq(verify_logout(mint(KID1, "key1.pem", logout_json(NULL)),
+                                   &lc), CIS2_E_NONE);
+    ck_assert_str_eq(lc->sid, "sid-1");
+    ck_assert_str_eq(lc->sub, SUB);
+    ck_assert_str_eq(lc->jti, "j-1");
+}
+END_TEST
+
+START_TEST(logout_token_refusals)
+{
+    cis2_logout_claims_t *lc = NULL;
+    jwtmint_opts_t o;
+
+    /* signed by a key the OP does not publish (right kid) */
+    ck_assert_int_eq(verify_logout(mint(KID1, "key2.pem", logout_json(NULL)),
+                                   &lc), CIS2_E_SIGNATURE);
+    /* an ID token is not a logout token, even well signed: no event; and
+     * with one added, its nonce gives it away */
+    ck_assert_int_eq(verify_logout(mint(KID1, "key1.pem",
+                                        claims_json("n", NULL)), &lc),
+                     CIS2_E_CLAIM_MISSING);
+    ck_assert_int_eq(verify_logout(mint(KID1, "key1.pem", claims_json("n",
+        ",\"events\":{\"" CIS2_BCL_EVENT "\":{}}")), &lc), CIS2_E_NONCE);
+    /* HS256 keyed with the client secret */
+    memset(&o, 0, sizeof(o));
+    o.alg = "HS256";
+    o.kid = KID1;
+    o.hmac_key = SECRET;
+    o.hmac_key_len = strlen(SECRET);
+    ck_assert_int_eq(verify_logout(jwtmint(g_pool, &o, logout_json(NULL)),
+                                   &lc), CIS2_E_ALG);
+    /* over 16 KB */
+    ck_assert_int_eq(verify_logout(mint(KID1, "key1.pem", logout_json(
+        apr_psprintf(g_pool, ",\"pad\":\"%0*d\"", 17000, 0))), &lc),
+        CIS2_E_TOO_LARGE);
+    ck_assert_ptr_null(lc);
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("login");
@@ -443,6 +513,8 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, rotated_key_is_found_by_refetching_the_jwks);
     tcase_add_test(tc, id_token_older_than_the_login_is_refused);
     tcase_add_test(tc, op_down_is_a_transport_error);
+    tcase_add_test(tc, logout_token_verified_against_the_op);
+    tcase_add_test(tc, logout_token_refusals);
     suite_add_tcase(s, tc);
     return s;
 }

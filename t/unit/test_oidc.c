@@ -657,6 +657,33 @@ START_TEST(userinfo_other_failures)
 }
 END_TEST
 
+/* ---- RP-initiated logout ---- */
+
+START_TEST(end_session_url_parameters)
+{
+    const char *u = cis2_oidc_end_session_url(
+        g_pool, "https://am.example:443/r/connect/endSession", "a.b.c",
+        "123456789012.apps.national", "https://rp.example/bye?x=1&y=2");
+
+    ck_assert_str_eq(u, "https://am.example:443/r/connect/endSession"
+                     "?id_token_hint=a.b.c"
+                     "&client_id=123456789012.apps.national"
+                     "&post_logout_redirect_uri=https%3A%2F%2Frp.example"
+                     "%2Fbye%3Fx%3D1%26y%3D2");
+}
+END_TEST
+
+START_TEST(end_session_url_omits_unset_and_keeps_query)
+{
+    ck_assert_str_eq(cis2_oidc_end_session_url(g_pool, "https://op/end?a=b",
+                                               "t", NULL, NULL),
+                     "https://op/end?a=b&id_token_hint=t");
+    ck_assert_str_eq(cis2_oidc_end_session_url(g_pool, "https://op/end",
+                                               NULL, NULL, NULL),
+                     "https://op/end");
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("oidc");
@@ -679,6 +706,8 @@ Suite *cis2_test_suite(void)
     tcase_add_test(au, auth_url_appends_to_endpoint_query);
     tcase_add_test(au, auth_url_extra_parameters);
     tcase_add_test(au, auth_url_encodes_non_ascii_and_reserved);
+    tcase_add_test(au, end_session_url_parameters);
+    tcase_add_test(au, end_session_url_omits_unset_and_keeps_query);
     tcase_add_test(cb, callback_code_and_state);
     tcase_add_test(cb, callback_error);
     tcase_add_loop_test(cb, callback_error_must_be_a_short_printable_token,

@@ -5,8 +5,9 @@
  * store-full and oversize values, a 40 KB value, persistence across
  * re-attach at another address, hash-flooding resistance, bytes per entry,
  * a randomised comparison against a model, and recovery after a process
- * dies in the middle of an update. Single process, no lock (test_store
- * covers locking and several processes).
+ * dies in the middle of an update; then the secondary indexes by sid and
+ * sub (every way an entry goes, a model, chain length). Single process, no
+ * lock (test_store covers locking and several processes).
  */
 #include <stdio.h>
 #include <string.h>
@@ -907,6 +908,366 @@ START_TEST(died_mid_update_is_recovered)
 }
 END_TEST
 
+/* ---- secondary indexes --------------------------------------------------- */
+
+enum { IX_SID = CIS2_SHM_IX_SID, IX_SUB = CIS2_SHM_IX_SUB };
+
+static apr_status_t put_ix(cis2_shm_t *shm, unsigned ns, const char *key,
+                           const char *sid, const char *sub,
+                           apr_time_t created, apr_time_t expires)
+{
+    const char *val = apr_psprintf(g_pool, "value of %s", key);
+
+    return cis2_shm_put_indexed(shm, ns, key, strlen(key), val, strlen(val),
+                                expires, NOW, sid, sub, created, NULL,
+                                g_pool);
+}
+
+/* How many live entries delete_indexed ended. */
+static int del_ix_at(cis2_shm_t *shm, unsigned ns, unsigned kind,
+                     const char *value, apr_time_t not_after, apr_time_t now)
+{
+    int count = -1;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_msg(cis2_shm_delete_indexed(shm, ns, kind, value, strlen(value),
+                                          not_after, now, &count, &err,
+                                          g_pool) == APR_SUCCESS,
+                  "delete_indexed: %s", err ? err->detail : "?");
+    return count;
+}
+
+static int del_ix(cis2_shm_t *shm, unsigned ns, unsigned kind,
+                  const char *value)
+{
+    return del_ix_at(shm, ns, kind, value, LATER, NOW);
+}
+
+START_TEST(index_deletes_by_sid_and_by_sub)
+{
+    cis2_shm_t *shm = fresh(1 << 20);
+    cis2_shm_audit_t a;
+
+    /* alice: two sessions in CIS2 session s1 (two apps' cookies), one in
+     * s2; bob: one in s3; a pending login and a plain session untouched */
+    ck_assert_int_eq(put_ix(shm, NS_S, "k1", "s1", "alice", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "k2", "s1", "alice", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "k3", "s2", "alice", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "k4", "s3", "bob", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_P, "k5", "s1", "alice", NOW, LATER), 0);
+    ck_assert_int_eq(put_s(shm, NS_S, "k6", "plain"), 0);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], 5);
+    ck_assert_uint_eq(a.indexed[IX_SUB], 5);
+
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s1"), 2);
+    ck_assert_ptr_null(get(shm, NS_S, "k1"));
+    ck_assert_ptr_null(get(shm, NS_S, "k2"));
+    ck_assert_ptr_nonnull(get(shm, NS_S, "k3"));
+    ck_assert_ptr_nonnull(get(shm, NS_P, "k5"));  /* other namespace */
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s1"), 0);
+    /* a sid is not a sub, and values are compared whole */
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "s2"), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "alic"), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "alice"), 1);
+    ck_assert_ptr_null(get(shm, NS_S, "k3"));
+    ck_assert_ptr_nonnull(get(shm, NS_S, "k4"));
+    ck_assert_ptr_nonnull(get(shm, NS_S, "k6"));
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], 2);
+    ck_assert_uint_eq(a.entries, 3);
+    ck_assert_int_eq(del_ix(shm, NS_P, IX_SUB, "alice"), 1);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "bob"), 1);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], 0);
+    ck_assert_uint_eq(a.indexed[IX_SUB], 0);
+    ck_assert_uint_eq(a.entries, 1);
+}
+END_TEST
+
+START_TEST(index_spares_sessions_begun_after_not_after)
+{
+    cis2_shm_t *shm = fresh(1 << 20);
+
+    ck_assert_int_eq(put_ix(shm, NS_S, "old", "s1", "u", NOW - SEC(60),
+                            LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "edge", "s1", "u", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "new", "s1", "u", NOW + SEC(1),
+                            LATER), 0);
+    ck_assert_int_eq(del_ix_at(shm, NS_S, IX_SID, "s1", NOW - SEC(61), NOW),
+                     0);
+    ck_assert_int_eq(del_ix_at(shm, NS_S, IX_SID, "s1", NOW, NOW), 2);
+    ck_assert_ptr_null(get(shm, NS_S, "old"));
+    ck_assert_ptr_null(get(shm, NS_S, "edge"));
+    ck_assert_ptr_nonnull(get(shm, NS_S, "new"));
+    audit_ok(shm, NULL);
+}
+END_TEST
+
+START_TEST(index_follows_every_way_an_entry_goes)
+{
+    cis2_shm_t *shm = fresh(1 << 20);
+    const char *val;
+    apr_size_t len;
+    cis2_shm_audit_t a;
+
+    /* replaced with other index values: only the new ones find it */
+    ck_assert_int_eq(put_ix(shm, NS_S, "k", "s1", "u1", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "k", "s2", "u2", NOW, LATER), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s1"), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "u1"), 0);
+    ck_assert_ptr_nonnull(get(shm, NS_S, "k"));
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "u2"), 1);
+    /* replaced by a plain put: not indexed any more */
+    ck_assert_int_eq(put_ix(shm, NS_S, "k", "s1", "u1", NOW, LATER), 0);
+    ck_assert_int_eq(put_s(shm, NS_S, "k", "plain"), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s1"), 0);
+    ck_assert_str_eq(get(shm, NS_S, "k"), "plain");
+    /* only one index of the two */
+    ck_assert_int_eq(put_ix(shm, NS_S, "k", NULL, "u1", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "j", "s9", "", NOW, LATER), 0);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], 1);
+    ck_assert_uint_eq(a.indexed[IX_SUB], 1);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "u1"), 1);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s9"), 1);
+    /* delete and take */
+    ck_assert_int_eq(put_ix(shm, NS_S, "d", "s1", "u1", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "t", "s1", "u1", NOW, LATER), 0);
+    ck_assert_int_eq(cis2_shm_delete(shm, NS_S, "d", 1, NULL, NULL, g_pool),
+                     0);
+    ck_assert_int_eq(cis2_shm_take(shm, NS_S, "t", 1, NOW, &val, &len, NULL,
+                                   g_pool), 0);
+    ck_assert_str_eq(val, "value of t");
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "s1"), 0);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.entries, 0);
+    /* expired: reclaimed by delete_indexed but not counted as ended */
+    ck_assert_int_eq(put_ix(shm, NS_S, "e", "s1", "u1", NOW, NOW + SEC(5)),
+                     0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "f", "s1", "u1", NOW, LATER), 0);
+    ck_assert_int_eq(del_ix_at(shm, NS_S, IX_SID, "s1", LATER,
+                               NOW + SEC(10)), 1);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.entries, 0);
+    /* expired and reclaimed by a lookup: gone from the index too */
+    ck_assert_int_eq(put_ix(shm, NS_S, "e", "s1", "u1", NOW, NOW + SEC(5)),
+                     0);
+    ck_assert_ptr_null(get_at(shm, NS_S, "e", NOW + SEC(10), NULL));
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], 0);
+}
+END_TEST
+
+START_TEST(index_survives_eviction_pressure)
+{
+    cis2_shm_t *shm = fresh(CIS2_SHM_MIN_SIZE * 4);
+    cis2_shm_stats_t st;
+    cis2_shm_audit_t a;
+    int i, live = 0, ended = 0;
+
+    /* far more 1 KB sessions than fit: the old ones are evicted, and must
+     * leave the indexes as they go */
+    for (i = 0; i < 2000; i++) {
+        const char *key = apr_psprintf(g_pool, "k%d", i);
+        const char *val = filled(1000, i);
+
+        ck_assert_int_eq(cis2_shm_put_indexed(shm, NS_S, key, strlen(key),
+                                              val, 1000, LATER, NOW,
+                                              apr_psprintf(g_pool, "s%d",
+                                                           i % 7),
+                                              apr_psprintf(g_pool, "u%d",
+                                                           i % 13),
+                                              NOW, NULL, g_pool), 0);
+        if (i % 100 == 0) {
+            audit_ok(shm, NULL);
+        }
+    }
+    cis2_shm_get_stats(shm, &st);
+    ck_assert_uint_gt(st.evictions, 1000);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SID], a.entries);
+    for (i = 0; i < 2000; i++) {
+        live += get(shm, NS_S, apr_psprintf(g_pool, "k%d", i)) != NULL;
+    }
+    ck_assert_uint_eq(live, st.entries[NS_S]);
+    for (i = 0; i < 13; i++) {
+        ended += del_ix(shm, NS_S, IX_SUB, apr_psprintf(g_pool, "u%d", i));
+    }
+    ck_assert_int_eq(ended, live);
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.entries, 0);
+}
+END_TEST
+
+START_TEST(index_chains_stay_short)
+{
+    cis2_shm_t *shm = fresh(16 << 20);
+    cis2_shm_audit_t a;
+    int i;
+
+    /* 20 000 users, one session each, plus one user with 50 sessions: the
+     * chain delete_indexed walks holds that user's entries and a few more,
+     * not the store */
+    for (i = 0; i < 20000; i++) {
+        ck_assert_int_eq(put_ix(shm, NS_S, apr_psprintf(g_pool, "k%d", i),
+                                apr_psprintf(g_pool, "sid-%d", i),
+                                apr_psprintf(g_pool, "user-%d", i), NOW,
+                                LATER), 0);
+    }
+    for (i = 0; i < 50; i++) {
+        ck_assert_int_eq(put_ix(shm, NS_S, apr_psprintf(g_pool, "m%d", i),
+                                apr_psprintf(g_pool, "msid-%d", i),
+                                "many", NOW, LATER), 0);
+    }
+    audit_ok(shm, &a);
+    ck_assert_uint_eq(a.indexed[IX_SUB], 20050);
+    ck_assert_uint_le(a.max_ix_chain, 50 + 12);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, "many"), 50);
+    audit_ok(shm, &a);
+    ck_assert_uint_le(a.max_ix_chain, 12);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SID, "sid-12345"), 1);
+    ck_assert_ptr_null(get(shm, NS_S, "k12345"));
+}
+END_TEST
+
+START_TEST(index_bad_calls)
+{
+    cis2_shm_t *shm = fresh(1 << 20);
+    const cis2_err_t *err = NULL;
+    char *big = filled(CIS2_SHM_MAX_INDEX + 1, 3);
+    int count = 7;
+
+    ck_assert_int_ne(cis2_shm_put_indexed(shm, NS_S, "k", 1, "v", 1, LATER,
+                                          NOW, big, "u", NOW, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_TOO_LARGE);
+    ck_assert_ptr_null(get(shm, NS_S, "k"));
+    big[CIS2_SHM_MAX_INDEX] = '\0';              /* exactly the limit */
+    ck_assert_int_eq(put_ix(shm, NS_S, "k", big, big, NOW, LATER), 0);
+    ck_assert_int_eq(del_ix(shm, NS_S, IX_SUB, big), 1);
+    ck_assert_int_ne(cis2_shm_delete_indexed(shm, NS_S, IX_SID, "", 0, LATER,
+                                             NOW, &count, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    ck_assert_int_eq(count, 0);
+    ck_assert_int_ne(cis2_shm_delete_indexed(shm, NS_S, 2, "x", 1, LATER,
+                                             NOW, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    ck_assert_int_ne(cis2_shm_delete_indexed(shm, 9, IX_SID, "x", 1, LATER,
+                                             NOW, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    audit_ok(shm, NULL);
+}
+END_TEST
+
+START_TEST(index_survives_reattach_elsewhere)
+{
+    void *base, *copy;
+    cis2_shm_t *shm = fresh_base(1 << 20, NULL, &base), *again = NULL;
+
+    ck_assert_int_eq(put_ix(shm, NS_S, "k1", "s1", "u", NOW, LATER), 0);
+    ck_assert_int_eq(put_ix(shm, NS_S, "k2", "s2", "u", NOW, LATER), 0);
+    copy = apr_palloc(g_pool, 1 << 20);
+    memcpy(copy, base, 1 << 20);
+    ck_assert_int_eq(cis2_shm_attach(&again, copy, 1 << 20, NULL, g_pool), 0);
+    audit_ok(again, NULL);
+    ck_assert_int_eq(del_ix(again, NS_S, IX_SUB, "u"), 2);
+    audit_ok(again, NULL);
+    ck_assert_ptr_nonnull(get(shm, NS_S, "k1"));   /* the original is apart */
+}
+END_TEST
+
+/* Random puts (plain and indexed), deletes, takes and index deletes against
+ * a model, with a full audit along the way. */
+#define IXM_KEYS 64
+START_TEST(index_random_operations_match_a_model)
+{
+    cis2_shm_t *shm = fresh(4 << 20);
+    struct {
+        int present, sid, sub;      /* sid/sub -1: not indexed */
+        apr_time_t created, expires;
+    } m[IXM_KEYS];
+    int n, i;
+
+    memset(m, 0, sizeof(m));
+    for (n = 0; n < 8000; n++) {
+        int k = (int)(rnd() % IXM_KEYS), op = (int)(rnd() % 10);
+        const char *key = apr_psprintf(g_pool, "key-%d", k);
+        apr_time_t now = NOW + SEC(n / 100);
+
+        if (op < 5) {
+            int sid = (int)(rnd() % 9) - 1, sub = (int)(rnd() % 6) - 1;
+            apr_time_t created = now - SEC((int)(rnd() % 50));
+            apr_time_t expires = now + SEC((int)(rnd() % 300));
+            const char *val = filled((apr_size_t)(rnd() % 3000), k);
+
+            ck_assert_int_eq(cis2_shm_put_indexed(
+                shm, NS_S, key, strlen(key), val, strlen(val), expires, now,
+                sid < 0 ? NULL : apr_psprintf(g_pool, "sid%d", sid),
+                sub < 0 ? NULL : apr_psprintf(g_pool, "sub%d", sub),
+                created, NULL, g_pool), 0);
+            m[k].present = 1;
+            m[k].sid = sid;
+            m[k].sub = sub;
+            m[k].created = created;
+            m[k].expires = expires;
+        }
+        else if (op == 5) {
+            ck_assert_int_eq(cis2_shm_delete(shm, NS_S, key, strlen(key),
+                                             NULL, NULL, g_pool), 0);
+            m[k].present = 0;
+        }
+        else if (op == 6) {
+            const char *val = NULL;
+            int live = m[k].present && m[k].expires > now;
+
+            ck_assert_int_eq(cis2_shm_take(shm, NS_S, key, strlen(key), now,
+                                           &val, NULL, NULL, g_pool)
+                             == APR_SUCCESS, live);
+            m[k].present = 0;
+        }
+        else if (op == 7) {
+            int live = m[k].present && m[k].expires > now;
+
+            ck_assert_int_eq(get_at(shm, NS_S, key, now, NULL) != NULL, live);
+        }
+        else {
+            unsigned kind = op == 8 ? IX_SID : IX_SUB;
+            int v = (int)(rnd() % (kind == IX_SID ? 8 : 5));
+            apr_time_t not_after = now - SEC((int)(rnd() % 60));
+            const char *value = apr_psprintf(g_pool, "%s%d",
+                                             kind == IX_SID ? "sid" : "sub",
+                                             v);
+            int expect = 0;
+
+            for (i = 0; i < IXM_KEYS; i++) {
+                int mv = kind == IX_SID ? m[i].sid : m[i].sub;
+
+                if (!m[i].present || mv != v) {
+                    continue;
+                }
+                if (m[i].expires <= now) {
+                    m[i].present = 0;           /* reclaimed on the way */
+                }
+                else if (m[i].created <= not_after) {
+                    m[i].present = 0;
+                    expect++;
+                }
+            }
+            ck_assert_int_eq(del_ix_at(shm, NS_S, kind, value, not_after,
+                                       now), expect);
+        }
+        if (n % 250 == 0) {
+            audit_ok(shm, NULL);
+        }
+    }
+    audit_ok(shm, NULL);
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("shm");
@@ -955,6 +1316,19 @@ Suite *cis2_test_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, random_operations_match_a_model);
     tcase_add_test(tc, died_mid_update_is_recovered);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("indexes");
+    cis2_test_fixture(tc);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, index_deletes_by_sid_and_by_sub);
+    tcase_add_test(tc, index_spares_sessions_begun_after_not_after);
+    tcase_add_test(tc, index_follows_every_way_an_entry_goes);
+    tcase_add_test(tc, index_survives_eviction_pressure);
+    tcase_add_test(tc, index_chains_stay_short);
+    tcase_add_test(tc, index_bad_calls);
+    tcase_add_test(tc, index_survives_reattach_elsewhere);
+    tcase_add_test(tc, index_random_operations_match_a_model);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -137,6 +137,70 @@ START_TEST(every_operation_has_its_code)
 }
 END_TEST
 
+START_TEST(indexes_through_the_store)
+{
+    cis2_store_t *st = fresh_store(1 << 20, NULL);
+    const cis2_err_t *err = NULL;
+    cis2_store_index_t a = { "sid-1", "alice", NOW - SEC(10) };
+    cis2_store_index_t b = { "sid-2", "alice", NOW + SEC(10) };
+    const char *val = NULL;
+    apr_size_t len = 0;
+    int count = -1;
+
+    ck_assert_int_eq(cis2_store_put_indexed(st, CIS2_NS_SESSION, "k1", "v1",
+                                            2, LATER, &a, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_store_put_indexed(st, CIS2_NS_SESSION, "k2", "v2",
+                                            2, LATER, &b, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_store_get(st, CIS2_NS_SESSION, "k1", NOW, &val,
+                                    &len, NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_str_eq(val, "v1");
+    /* a logout token issued at NOW ends alice's session begun before it,
+     * not the one begun after */
+    ck_assert_int_eq(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SUB, "alice", NOW,
+                                               &count, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(count, 1);
+    ck_assert_int_ne(cis2_store_get(st, CIS2_NS_SESSION, "k1", NOW, &val,
+                                    &len, NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(cis2_store_get(st, CIS2_NS_SESSION, "k2", NOW, &val,
+                                    &len, NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SID, "sid-2",
+                                               LATER, &count, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(count, 1);
+    ck_assert_int_eq(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SID, "sid-2",
+                                               LATER, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    /* NULL index: a plain put */
+    ck_assert_int_eq(cis2_store_put_indexed(st, CIS2_NS_SESSION, "k3", "v3",
+                                            2, LATER, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    /* bad calls */
+    err = NULL;
+    ck_assert_int_ne(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                               (cis2_store_index_kind)7, "x",
+                                               LATER, &count, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err_code(err), CIS2_E_INVALID);
+    err = NULL;
+    ck_assert_int_ne(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SUB, "", LATER,
+                                               &count, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err_code(err), CIS2_E_INVALID);
+    err = NULL;
+    ck_assert_int_ne(cis2_store_put_indexed(st, CIS2_NS_SESSION, "k4", NULL,
+                                            3, LATER, &a, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err_code(err), CIS2_E_INVALID);
+}
+END_TEST
+
 START_TEST(bad_calls_are_refused)
 {
     cis2_store_t *st = fresh_store(65536, NULL);
@@ -569,6 +633,130 @@ START_TEST(processes_share_one_store)
 }
 END_TEST
 
+/* Back-channel logout across processes: writers put indexed sessions (20
+ * users, a sid per session) while a logout worker ends users by sub and
+ * sessions by sid, and a reader checks values. Afterwards the indexes must
+ * hold exactly the sessions still there. */
+#define IX_USERS 20
+
+static const char *ix_sub(apr_pool_t *p, int i)
+{
+    return apr_psprintf(p, "user-%d", i % IX_USERS);
+}
+
+static int ix_writer(rig_t *r, cis2_store_t *st, int id, apr_pool_t *pp)
+{
+    int round, i, errors = 0;
+    apr_pool_t *p;
+
+    (void)r;
+    apr_pool_create(&p, pp);
+    for (round = 0; round < W_ROUNDS; round++) {
+        for (i = 0; i < W_KEYS; i++) {
+            const char *key = wkey(p, id, i);
+            apr_size_t len;
+            char *v = make_value(p, key, (unsigned)round,
+                                 64 + seed_of(key, (unsigned)round) % 2000,
+                                 &len);
+            cis2_store_index_t ix;
+
+            ix.sid = apr_psprintf(p, "sid-%s", key);
+            ix.sub = ix_sub(p, i);
+            ix.created = NOW;
+            if (cis2_store_put_indexed(st, CIS2_NS_SESSION, key, v, len,
+                                       LATER, &ix, NULL, p) != APR_SUCCESS) {
+                errors++;
+            }
+            apr_pool_clear(p);
+        }
+    }
+    return errors;
+}
+
+static int ix_logout(rig_t *r, cis2_store_t *st, int id, apr_pool_t *pp)
+{
+    int n, errors = 0, count;
+    apr_pool_t *p;
+
+    (void)id;
+    apr_pool_create(&p, pp);
+    for (n = 0; n < 600; n++) {
+        count = -1;
+        if (n % 2 == 0) {
+            if (cis2_store_delete_indexed(st, CIS2_NS_SESSION, CIS2_INDEX_SUB,
+                                          ix_sub(p, n / 2), LATER, &count,
+                                          NULL, p) != APR_SUCCESS
+                || count < 0) {
+                errors++;
+            }
+        }
+        else if (cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                           CIS2_INDEX_SID,
+                                           apr_psprintf(p, "sid-%s",
+                                                        wkey(p, n % WRITERS,
+                                                             n % W_KEYS)),
+                                           LATER, &count, NULL, p)
+                 != APR_SUCCESS || count < 0 || count > 1) {
+            errors++;
+        }
+        if (count > 0) {
+            __atomic_fetch_add(&r->counters[1], (apr_uint32_t)count,
+                               __ATOMIC_SEQ_CST);
+        }
+        apr_pool_clear(p);
+    }
+    return errors;
+}
+
+START_TEST(processes_share_the_indexes)
+{
+    static worker_fn *const fns[] = { ix_writer, ix_writer, ix_writer,
+                                      ix_logout, reader };
+    rig_t r;
+    cis2_store_t *st;
+    cis2_store_stats_t s;
+    cis2_shm_t *shm = NULL;
+    cis2_shm_audit_t a;
+    int w, i, present = 0, ended = 0, count;
+
+    rig_make(&r, 8 << 20, 2);
+    ck_assert_int_eq(run_workers(&r, 5, fns), 0);
+    rig_audit(&r);
+    ck_assert_int_eq(cis2_shm_attach(&shm, r.base, r.size, NULL, g_pool), 0);
+    ck_assert_int_eq(cis2_shm_check(shm, &a, NULL, g_pool), 0);
+    st = rig_store(&r);
+    cis2_store_get_stats(st, &s);
+    ck_assert_uint_eq(s.evictions, 0);
+    ck_assert_uint_gt(r.counters[1], 0);          /* logouts ended some */
+    /* every session still there is in both indexes, and nothing else is */
+    for (w = 0; w < WRITERS; w++) {
+        for (i = 0; i < W_KEYS; i++) {
+            const char *val;
+            apr_size_t len;
+
+            present += cis2_store_get(st, CIS2_NS_SESSION, wkey(g_pool, w, i),
+                                      NOW, &val, &len, NULL, NULL, g_pool)
+                       == APR_SUCCESS;
+        }
+    }
+    ck_assert_uint_eq(present, s.entries[CIS2_NS_SESSION]);
+    ck_assert_uint_eq(a.indexed[CIS2_SHM_IX_SID], present);
+    ck_assert_uint_eq(a.indexed[CIS2_SHM_IX_SUB], present);
+    for (i = 0; i < IX_USERS; i++) {
+        ck_assert_int_eq(cis2_store_delete_indexed(st, CIS2_NS_SESSION,
+                                                   CIS2_INDEX_SUB,
+                                                   ix_sub(g_pool, i), LATER,
+                                                   &count, NULL, g_pool),
+                         APR_SUCCESS);
+        ended += count;
+    }
+    ck_assert_int_eq(ended, present);
+    cis2_store_get_stats(st, &s);
+    ck_assert_uint_eq(s.entries[CIS2_NS_SESSION], 0);
+    rig_audit(&r);
+}
+END_TEST
+
 /* Under eviction: a store far too small for the writers. Values found must
  * still be whole; pending logins and markers keep working. */
 static int replay_worker(rig_t *r, cis2_store_t *st, int id, apr_pool_t *pp)
@@ -747,6 +935,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, stats_count_what_happened);
     tcase_add_test(tc, forty_kb_session_through_the_store);
     tcase_add_test(tc, attach_keeps_and_validates);
+    tcase_add_test(tc, indexes_through_the_store);
     tcase_add_test(tc, mutex_is_released_after_each_call);
     suite_add_tcase(s, tc);
 
@@ -755,6 +944,7 @@ Suite *cis2_test_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, processes_share_one_store);
     tcase_add_test(tc, processes_under_eviction_pressure);
+    tcase_add_test(tc, processes_share_the_indexes);
     tcase_add_test(tc, take_has_one_winner_per_key);
     tcase_add_test(tc, add_once_has_one_winner_per_key);
     suite_add_tcase(s, tc);
