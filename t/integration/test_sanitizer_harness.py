@@ -27,7 +27,14 @@ def test_checker_flags_sanitizer_reports():
 def test_httpd_runs_the_module_under_test(httpd):
     """Every httpd process maps the module given by CIS2_MODULE, and with
     CIS2_HTTPD_PRELOAD also the ASan runtime."""
+    import time
+    import requests
+    requests.get(httpd.url("/index.html"), timeout=20)   # a child is up
+    deadline = time.time() + 10
+    while httpd.pid() is None and time.time() < deadline:
+        time.sleep(0.1)                 # the pid file may trail the listener
     httpd_pid = httpd.pid()
+    assert httpd_pid, "httpd wrote no pid file"
     pids = [httpd_pid]
     for p in os.listdir("/proc"):
         if p.isdigit():
