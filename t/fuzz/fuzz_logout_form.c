@@ -3,7 +3,9 @@
  * fuzz_logout_form — the body of a back-channel logout POST
  * (application/x-www-form-urlencoded, OIDC Back-Channel Logout §2.5):
  * cis2_form_parse with the form limits, the single logout_token (a
- * duplicate is refused), and that token through cis2_jws_parse.
+ * duplicate is refused), that token through cis2_jws_parse, and its
+ * payload through the logout-token claim checks (BCL §2.6): whatever they
+ * accept names a sub or a sid without control characters.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(apr_table_elts(t)->nelts <= CIS2_MAX_FORM_FIELDS);
         if (cis2_form_get_unique(&tok, t, "logout_token", &err, p)
             == APR_SUCCESS && tok != NULL) {
-            (void)cis2_jws_parse(&jws, tok, strlen(tok), 0, &err, p);
+            if (cis2_jws_parse(&jws, tok, strlen(tok), 0, &err, p)
+                == APR_SUCCESS) {
+                cis2_logout_expect_t ex;
+                cis2_logout_claims_t *lc;
+
+                memset(&ex, 0, sizeof(ex));
+                ex.issuer = "https://am.nhsint.auth-ptl.cis2.spineservices."
+                            "nhs.uk:443/openam/oauth2/realms/root/realms/"
+                            "NHSIdentity/realms/Healthcare";
+                ex.client_id = "fuzz-client";
+                ex.now = apr_time_from_sec(1700000000);
+                ex.skew = apr_time_from_sec(60);
+                ex.max_age = apr_time_from_sec(300);
+                if (cis2_jwt_check_logout_token(&lc, jws->payload, &ex, &err,
+                                                p) == APR_SUCCESS) {
+                    FUZZ_ASSERT(lc->sub != NULL || lc->sid != NULL);
+                    FUZZ_ASSERT(lc->sub == NULL
+                                || !cis2_has_ctl(lc->sub, strlen(lc->sub)));
+                    FUZZ_ASSERT(lc->sid == NULL
+                                || !cis2_has_ctl(lc->sid, strlen(lc->sid)));
+                }
+            }
         }
     }
     else {
