@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,9 @@ def main():
     a = ap.parse_args()
     if not 1 <= a.sessions <= 100000 or not 5 <= a.duration <= 3600:
         ap.error("bounded: 1..100000 sessions, 5..3600 s")
+    # SIGTERM/SIGINT end the run through the finally: blocks (httpd and the
+    # simulator are stopped, nothing is left behind)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(Soak(a).run())
 
 
