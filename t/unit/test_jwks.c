@@ -192,8 +192,8 @@ START_TEST(impossible_base64_members_never_reach_cjose)
         "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"bad\",%s},"
         "{%s,\"kid\":\"good\"}]}", cjose_abort_members[_i],
         key1_members());
-    const char *alone = apr_psprintf(g_pool, "{\"keys\":[{\"kty\":\"RSA\",%s}]}",
-                                     cjose_abort_members[_i]);
+    const char *alone = apr_psprintf(g_pool,
+        "{\"keys\":[{\"kty\":\"RSA\",%s}]}", cjose_abort_members[_i]);
 
     ck_assert_int_eq(cis2_jwks_parse(&jwks, doc, strlen(doc), &err, g_pool),
                      APR_SUCCESS);
