@@ -605,3 +605,65 @@ apr_status_t cis2_claims_render(apr_array_header_t **penv,
     *premote_user = ru_val;
     return APR_SUCCESS;
 }
+
+/* ---- authorization view (Require cis2-*) --------------------------------- */
+
+void cis2_claims_authz(apr_array_header_t **proles, int *pselected,
+                       apr_array_header_t **pscalars, const json_t *claims,
+                       apr_pool_t *p)
+{
+    const json_t *roles = json_object_get(claims, "nhsid_nrbac_roles");
+    const char *sel = id_str(p, json_object_get(claims, "selected_roleid"));
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(cis2_role_t));
+    apr_array_header_t *kv = apr_array_make(p, 16, sizeof(cis2_kv_t));
+    const char *key;
+    json_t *v;
+    size_t i, j;
+
+    *pselected = -1;
+    for (i = 0; json_is_array(roles) && i < json_array_size(roles); i++) {
+        const json_t *r = json_array_get(roles, i);
+        const json_t *acts = json_object_get(r, "activity_codes");
+        const char *id = id_str(p, json_object_get(r, "person_roleid"));
+        cis2_role_t *role;
+
+        if (!json_is_object(r) || !list_item_ok(id)) {
+            continue;          /* a role without a usable id grants nothing */
+        }
+        role = apr_array_push(out);
+        role->id = id;
+        role->code = cis2_json_str(r, "role_code");
+        role->org = id_str(p, json_object_get(r, "org_code"));
+        if (role->code != NULL && cis2_has_ctl(role->code,
+                                               strlen(role->code))) {
+            role->code = NULL;
+        }
+        if (role->org != NULL && cis2_has_ctl(role->org, strlen(role->org))) {
+            role->org = NULL;
+        }
+        role->activities = apr_array_make(p, 4, sizeof(const char *));
+        for (j = 0; json_is_array(acts) && j < json_array_size(acts); j++) {
+            list_add(role->activities, id_str(p, json_array_get(acts, j)), 1);
+        }
+        if (sel != NULL && *pselected < 0 && strcmp(sel, id) == 0) {
+            *pselected = out->nelts - 1;
+        }
+    }
+    json_object_foreach((json_t *)claims, key, v) {
+        const char *val;
+        apr_size_t len;
+        cis2_kv_t *e;
+
+        if (in_list(secret_claims, key)
+            || (val = scalar_str(p, v, &len)) == NULL
+            || len > CIS2_MAX_CLAIM_VALUE || cis2_has_ctl(val, len)
+            || strlen(key) > MAX_CLAIM_NAME) {
+            continue;
+        }
+        e = apr_array_push(kv);
+        e->name = key;
+        e->value = val;
+    }
+    *proles = out;
+    *pscalars = kv;
+}

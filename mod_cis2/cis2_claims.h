@@ -21,6 +21,25 @@ typedef struct cis2_kv_t {
     const char *value;
 } cis2_kv_t;
 
+/** One national RBAC role as authorization needs it (CIS2.md §7), kept in
+ *  the session so `Require cis2-*` never parses JSON per request. */
+typedef struct cis2_role_t {
+    const char *id;                  /* person_roleid */
+    const char *code;                /* role_code (S....:G....:R....); may be NULL */
+    const char *org;                 /* org_code; may be NULL */
+    apr_array_header_t *activities;  /* const char *: activity_codes */
+} cis2_role_t;
+
+/** The authorization view of the claims: every role (array of cis2_role_t,
+ *  CIS2's order; empty for a user with none), the index of the role named
+ *  by selected_roleid (-1 when none was selected or it maps to no role),
+ *  and every top-level string/number/boolean claim by its raw name
+ *  (cis2_kv_t) except the single-use and secret ones (nonce, hashes, sid,
+ *  tokens). Values with control characters are left out. */
+void cis2_claims_authz(apr_array_header_t **proles, int *pselected,
+                       apr_array_header_t **pscalars, const json_t *claims,
+                       apr_pool_t *p);
+
 /** Merge ID-token claims and UserInfo claims into one object owned by p:
  *  UserInfo members first, then ID-token members override (the ID token is
  *  the signed authority for sub, iss, aud, acr, amr, auth_time, sid and the

@@ -20,6 +20,47 @@ apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
                               const char *return_url, apr_time_t now,
                               const cis2_err_t **perr, apr_pool_t *p)
 {
+    return cis2_login_begin_opts(pstate, ppl, pauth_url, c, NULL, binding,
+                                 return_url, now, perr, p);
+}
+
+const char *cis2_login_change_role_scope(apr_pool_t *p, const char *scope)
+{
+    apr_array_header_t *out = apr_array_make(p, 8, sizeof(const char *));
+    char *copy = apr_pstrdup(p, scope ? scope : "openid"), *last, *tok;
+    int have = 0;
+
+    /* CIS2.md §7: a role change is a new sign-in with prompt=login and a
+     * role scope; `changedrole` (as NHS RPs send it) instead of
+     * `selectedrole`, so HSCN Identity Agent users get the picker too */
+    for (tok = apr_strtok(copy, " ", &last); tok != NULL;
+         tok = apr_strtok(NULL, " ", &last)) {
+        if (strcmp(tok, "selectedrole") == 0) {
+            continue;
+        }
+        have |= strcmp(tok, "changedrole") == 0;
+        APR_ARRAY_PUSH(out, const char *) = tok;
+    }
+    if (!have) {
+        APR_ARRAY_PUSH(out, const char *) = "changedrole";
+    }
+    return apr_array_pstrcat(p, out, ' ');
+}
+
+const char *cis2_login_acr_for_aal(int aal)
+{
+    /* CIS2.md §8: AAL3_ANY admits only AAL3 authenticators */
+    return aal >= 3 ? "AAL3_ANY" : "AAL2_OR_AAL3_ANY";
+}
+
+apr_status_t cis2_login_begin_opts(const char **pstate, cis2_pending_t **ppl,
+                                   const char **pauth_url,
+                                   const cis2_login_conf_t *c,
+                                   const cis2_login_opts_t *o,
+                                   const char *binding,
+                                   const char *return_url, apr_time_t now,
+                                   const cis2_err_t **perr, apr_pool_t *p)
+{
     const cis2_provider_meta_t *meta;
     cis2_auth_request_t req;
     cis2_pending_t *pl;
@@ -39,8 +80,10 @@ apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
     pl->client_id = c->client_id;
     pl->binding = binding;
     pl->return_url = return_url;
-    pl->acr_values = c->acr_values;
+    pl->acr_values = o && o->acr_values ? o->acr_values : c->acr_values;
     pl->created = now;
+    pl->required_aal = o ? o->required_aal : -1;
+    pl->flags = o ? o->flags : 0;
 
     memset(&req, 0, sizeof(req));
     req.authorization_endpoint = meta->authorization_endpoint;
@@ -50,9 +93,13 @@ apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
     req.state = state;
     req.nonce = pl->nonce;
     req.code_challenge = challenge;
-    req.acr_values = c->acr_values;
+    req.acr_values = pl->acr_values;
     req.prompt = c->prompt;
     req.max_age = c->max_age;
+    if (pl->flags & CIS2_PENDING_CHANGE_ROLE) {
+        req.scope = cis2_login_change_role_scope(p, c->scope);
+        req.prompt = "login";
+    }
 
     *pstate = state;
     *ppl = pl;
@@ -68,16 +115,20 @@ static apr_status_t exchange_code(cis2_token_response_t **ptok,
                                   const cis2_err_t **perr, apr_pool_t *p)
 {
     cis2_http_response_t *resp;
-    const char *body;
+    const char *body, *assertion = NULL;
     int basic = c->auth_method == CIS2_AUTH_SECRET_BASIC;
 
-    if (c->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT) {
-        return cis2_err_set(perr, p, CIS2_E_CONFIG,
-                            "private_key_jwt is not available yet");
+    if (c->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT
+        && cis2_assertion_sign(&assertion, c->assertion_key,
+                               c->assertion_alg, c->client_id,
+                               meta->token_endpoint, apr_time_now(),
+                               apr_time_from_sec(300), perr, p)
+           != APR_SUCCESS) {
+        return APR_EGENERAL;
     }
     body = cis2_oidc_token_body(p, c->auth_method, code, c->redirect_uri,
                                 c->client_id, c->client_secret,
-                                pl->code_verifier, NULL);
+                                pl->code_verifier, assertion);
     if (cis2_http_post_form(&resp, &c->http, meta->token_endpoint, body,
                             basic ? c->client_id : NULL,
                             basic ? c->client_secret : NULL,
@@ -123,15 +174,20 @@ static apr_status_t check_auth_time(const json_t *claims,
  * strings or integers, and both spellings of the identity level. */
 static apr_status_t check_assurance(const json_t *claims,
                                     const cis2_login_conf_t *c,
+                                    const cis2_pending_t *pl,
                                     const cis2_err_t **perr, apr_pool_t *p)
 {
-    int aal, ial;
+    int aal, ial, need = c->required_aal;
 
+    /* a step-up sign-in must also reach what the location asked for */
+    if (pl->required_aal > need) {
+        need = pl->required_aal;
+    }
     cis2_claims_assurance(claims, &aal, &ial);
-    if (c->required_aal >= 0 && aal < c->required_aal) {
+    if (need >= 0 && aal < need) {
         return cis2_err_set(perr, p, CIS2_E_AAL,
                             "authentication assurance level %d is below "
-                            "the required %d", aal, c->required_aal);
+                            "the required %d", aal, need);
     }
     if (c->required_ial >= 0 && ial < c->required_ial) {
         return cis2_err_set(perr, p, CIS2_E_IAL,
@@ -234,7 +290,7 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
         return APR_EGENERAL;
     }
     claims = cis2_claims_merge(p, jws->payload, userinfo);
-    if (check_assurance(claims, c, perr, p) != APR_SUCCESS) {
+    if (check_assurance(claims, c, pl, perr, p) != APR_SUCCESS) {
         return APR_EGENERAL;
     }
 
@@ -248,12 +304,22 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
     s->sid = cis2_json_str(jws->payload, "sid");
     s->created = now;
     s->expires = now + c->session_max;
+    /* the app may show when the session ends at the latest (the idle
+     * deadline moves with use and is not exported) */
+    {
+        cis2_kv_t *kv = apr_array_push(s->env);
+
+        kv->name = "CIS2_SESSION_EXPIRES";
+        kv->value = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                                 (apr_int64_t)apr_time_sec(s->expires));
+    }
     s->auth_time = cis2_json_numeric_date(jws->payload, "auth_time",
                                           &auth_time)
                    ? apr_time_from_sec(auth_time) : 0;
     cis2_claims_assurance(claims, &s->aal, &s->ial);
     s->acr = cis2_json_str(jws->payload, "acr");
     s->id_token = tok->id_token;
+    cis2_claims_authz(&s->roles, &s->selected_role, &s->claims, claims, p);
     *psess = s;
     return APR_SUCCESS;
 }

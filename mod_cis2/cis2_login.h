@@ -15,12 +15,15 @@
 #include "cis2_oidc.h"
 #include "cis2_session.h"
 #include "cis2_claims.h"
+#include "cis2_assertion.h"
 
 typedef struct cis2_login_conf_t {
     cis2_provider_t *provider;
     const char *client_id;
     const char *client_secret;           /* secret methods */
     cis2_client_auth auth_method;
+    const cis2_rp_key_t *assertion_key;  /* private_key_jwt: signing key */
+    const char *assertion_alg;           /* private_key_jwt: RS256|RS512 */
     const char *redirect_uri;
     const char *scope;
     const char *acr_values;              /* NULL = not sent */
@@ -47,6 +50,30 @@ apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
                               const cis2_login_conf_t *c, const char *binding,
                               const char *return_url, apr_time_t now,
                               const cis2_err_t **perr, apr_pool_t *p);
+
+/** What a sign-in asks beyond the configuration (step-up, change role). */
+typedef struct cis2_login_opts_t {
+    const char *acr_values;    /* replaces the configured acr_values */
+    int required_aal;          /* the callback also requires this (-1 none) */
+    int flags;                 /* CIS2_PENDING_*; CHANGE_ROLE forces
+                                  prompt=login and the changedrole scope */
+} cis2_login_opts_t;
+
+/** cis2_login_begin with options (o may be NULL). */
+apr_status_t cis2_login_begin_opts(const char **pstate, cis2_pending_t **ppl,
+                                   const char **pauth_url,
+                                   const cis2_login_conf_t *c,
+                                   const cis2_login_opts_t *o,
+                                   const char *binding,
+                                   const char *return_url, apr_time_t now,
+                                   const cis2_err_t **perr, apr_pool_t *p);
+
+/** The scope of a change-role sign-in: the configured scope with
+ *  `selectedrole` replaced by `changedrole` (added when absent). */
+const char *cis2_login_change_role_scope(apr_pool_t *p, const char *scope);
+
+/** The acr_values to ask for when a sign-in must reach `aal`. */
+const char *cis2_login_acr_for_aal(int aal);
 
 /** Complete a sign-in for a pending record already taken from the store
  *  and checked against the browser binding: exchange `code`, verify the ID

@@ -8,7 +8,8 @@
  * Encoding (all integers big-endian):
  *
  *   record   := magic[3] version[1] fields...      (no trailing bytes)
- *   magic    := "C2S" (session) | "C2P" (pending login); version = 1
+ *   magic    := "C2S" (session) | "C2P" (pending login); version = 2
+ *               (version 1 records, without the v2 fields, still decode)
  *   str      := 0x00                               (NULL)
  *             | 0x01 len:u32 bytes[len]            (no NUL inside)
  *   time     := i64 (apr_time_t, microseconds)
@@ -18,8 +19,14 @@
  *                 created:time auth_time:time expires:time aal:int ial:int
  *                 acr:str id_token:str
  *                 env := 0x00 (NULL) | 0x01 count:u32 (name:str value:str)*
+ *   session v2 := session v1, then
+ *                 roles := count:u32 (id:str code:str org:str
+ *                                      acount:u32 activity:str*)*
+ *                 selected_role:int
+ *                 claims := count:u32 (name:str value:str)*
  *   pending v1 := client_id:str binding:str nonce:str code_verifier:str
  *                 return_url:str acr_values:str created:time
+ *   pending v2 := pending v1, then required_aal:int flags:int
  *
  * A record is at most CIS2_MAX_SESSION bytes either way.
  */
@@ -28,8 +35,10 @@
 
 #include "cis2_session.h"
 
-#define CODEC_VERSION 1
+#define CODEC_VERSION 2
 #define MAX_ENV_COUNT 65536
+#define MAX_ROLES 4096
+#define MAX_ACTIVITIES 4096
 
 static const unsigned char session_magic[4] = { 'C', '2', 'S', CODEC_VERSION };
 static const unsigned char pending_magic[4] = { 'C', '2', 'P', CODEC_VERSION };
@@ -116,6 +125,7 @@ typedef struct rbuf {
     apr_size_t len;
     apr_size_t pos;
     int bad;                   /* sticky: any failed read spoils the record */
+    int version;               /* of the record being read */
     apr_pool_t *p;
 } rbuf;
 
@@ -220,11 +230,12 @@ static apr_status_t r_start(rbuf *r, const char *buf, apr_size_t len,
         return cis2_err_set(perr, p, CIS2_E_INVALID, "not a %s record",
                             magic[2] == 'S' ? "session" : "pending-login");
     }
-    if ((unsigned char)buf[3] != magic[3]) {
+    if ((unsigned char)buf[3] < 1 || (unsigned char)buf[3] > magic[3]) {
         return cis2_err_set(perr, p, CIS2_E_INVALID,
                             "record version %u is not supported",
                             (unsigned)(unsigned char)buf[3]);
     }
+    r->version = (unsigned char)buf[3];
     r->pos = 4;
     return APR_SUCCESS;
 }
@@ -244,9 +255,54 @@ static apr_status_t r_finish(rbuf *r, const cis2_err_t **perr, apr_pool_t *p)
 
 /* ---- session ------------------------------------------------------------- */
 
-static void write_session(wbuf *w, const cis2_session_t *s)
+static void w_kvs(wbuf *w, const apr_array_header_t *a)
 {
     int i;
+
+    for (i = 0; i < a->nelts && !w->too_large; i++) {
+        const cis2_kv_t *kv = &APR_ARRAY_IDX(a, i, cis2_kv_t);
+
+        w_str(w, kv->name);
+        w_str(w, kv->value);
+    }
+}
+
+/* v2: the authorization view (roles, selected role, scalar claims) */
+static void write_authz(wbuf *w, const cis2_session_t *s)
+{
+    int nroles = s->roles ? s->roles->nelts : 0, i, j;
+    int nclaims = s->claims ? s->claims->nelts : 0;
+
+    if (nroles > MAX_ROLES || nclaims > MAX_ENV_COUNT) {
+        w->too_large = 1;
+        return;
+    }
+    w_u32(w, (apr_uint32_t)nroles);
+    for (i = 0; i < nroles && !w->too_large; i++) {
+        const cis2_role_t *r = &APR_ARRAY_IDX(s->roles, i, cis2_role_t);
+        int na = r->activities ? r->activities->nelts : 0;
+
+        if (na > MAX_ACTIVITIES) {
+            w->too_large = 1;
+            return;
+        }
+        w_str(w, r->id);
+        w_str(w, r->code);
+        w_str(w, r->org);
+        w_u32(w, (apr_uint32_t)na);
+        for (j = 0; j < na; j++) {
+            w_str(w, APR_ARRAY_IDX(r->activities, j, const char *));
+        }
+    }
+    w_u32(w, (apr_uint32_t)(apr_int32_t)(s->roles ? s->selected_role : -1));
+    w_u32(w, (apr_uint32_t)nclaims);
+    if (nclaims > 0) {
+        w_kvs(w, s->claims);
+    }
+}
+
+static void write_session(wbuf *w, const cis2_session_t *s)
+{
 
     w_bytes(w, session_magic, sizeof(session_magic));
     w_str(w, s->client_id);
@@ -262,20 +318,17 @@ static void write_session(wbuf *w, const cis2_session_t *s)
     w_str(w, s->id_token);
     if (s->env == NULL) {
         w_u8(w, 0);
-        return;
     }
-    if (s->env->nelts < 0 || s->env->nelts > MAX_ENV_COUNT) {
+    else if (s->env->nelts < 0 || s->env->nelts > MAX_ENV_COUNT) {
         w->too_large = 1;
         return;
     }
-    w_u8(w, 1);
-    w_u32(w, (apr_uint32_t)s->env->nelts);
-    for (i = 0; i < s->env->nelts && !w->too_large; i++) {
-        const cis2_kv_t *kv = &APR_ARRAY_IDX(s->env, i, cis2_kv_t);
-
-        w_str(w, kv->name);
-        w_str(w, kv->value);
+    else {
+        w_u8(w, 1);
+        w_u32(w, (apr_uint32_t)s->env->nelts);
+        w_kvs(w, s->env);
     }
+    write_authz(w, s);
 }
 
 apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,
@@ -297,6 +350,52 @@ apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,
     *pbuf = (const char *)w.buf;
     *plen = w.pos;
     return APR_SUCCESS;
+}
+
+/* A count read from the record, refused when it cannot fit in what is
+ * left (each element takes at least min_bytes) or is over max. */
+static apr_uint32_t r_count(rbuf *r, apr_uint32_t max, apr_size_t min_bytes)
+{
+    apr_uint32_t n = r_u32(r);
+
+    if (r->bad || n > max || n > (r->len - r->pos) / min_bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    return n;
+}
+
+static void read_authz(rbuf *r, cis2_session_t *s)
+{
+    apr_uint32_t n, i, j, na;
+
+    n = r_count(r, MAX_ROLES, 7);
+    s->roles = apr_array_make(r->p, n > 0 ? (int)n : 1, sizeof(cis2_role_t));
+    for (i = 0; i < n && !r->bad; i++) {
+        cis2_role_t *role = apr_array_push(s->roles);
+
+        role->id = r_str(r);
+        role->code = r_str(r);
+        role->org = r_str(r);
+        na = r_count(r, MAX_ACTIVITIES, 1);
+        role->activities = apr_array_make(r->p, na > 0 ? (int)na : 1,
+                                          sizeof(const char *));
+        for (j = 0; j < na && !r->bad; j++) {
+            APR_ARRAY_PUSH(role->activities, const char *) = r_str(r);
+        }
+    }
+    s->selected_role = r_i32(r);
+    if (s->selected_role < -1 || s->selected_role >= (int)n) {
+        r->bad = 1;
+    }
+    n = r_count(r, MAX_ENV_COUNT, 2);
+    s->claims = apr_array_make(r->p, n > 0 ? (int)n : 1, sizeof(cis2_kv_t));
+    for (i = 0; i < n && !r->bad; i++) {
+        cis2_kv_t *kv = apr_array_push(s->claims);
+
+        kv->name = r_str(r);
+        kv->value = r_str(r);
+    }
 }
 
 apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
@@ -348,6 +447,10 @@ apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
     default:
         r.bad = 1;
     }
+    s->selected_role = -1;
+    if (r.version >= 2) {
+        read_authz(&r, s);
+    }
     if ((rv = r_finish(&r, perr, p)) != APR_SUCCESS) {
         return rv;
     }
@@ -367,6 +470,8 @@ static void write_pending(wbuf *w, const cis2_pending_t *pl)
     w_str(w, pl->return_url);
     w_str(w, pl->acr_values);
     w_i64(w, pl->created);
+    w_u32(w, (apr_uint32_t)(apr_int32_t)pl->required_aal);
+    w_u32(w, (apr_uint32_t)(apr_int32_t)pl->flags);
 }
 
 apr_status_t cis2_pending_encode(const char **pbuf, apr_size_t *plen,
@@ -410,6 +515,11 @@ apr_status_t cis2_pending_decode(cis2_pending_t **ppl, const char *buf,
     pl->return_url = r_str(&r);
     pl->acr_values = r_str(&r);
     pl->created = r_i64(&r);
+    pl->required_aal = -1;
+    if (r.version >= 2) {
+        pl->required_aal = r_i32(&r);
+        pl->flags = r_i32(&r);
+    }
     if ((rv = r_finish(&r, perr, p)) != APR_SUCCESS) {
         return rv;
     }

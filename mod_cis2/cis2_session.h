@@ -25,6 +25,10 @@ typedef struct cis2_session_t {
     const char *acr;           /* may be NULL */
     const char *id_token;      /* for id_token_hint at logout; may be NULL */
     apr_array_header_t *env;   /* cis2_kv_t, pre-rendered (cis2_claims) */
+    /* authorization view (record v2; cis2_claims_authz), NULL in v1: */
+    apr_array_header_t *roles; /* cis2_role_t, every national RBAC role */
+    int selected_role;         /* index into roles; -1 = none selected */
+    apr_array_header_t *claims;/* cis2_kv_t, top-level scalar claims */
 } cis2_session_t;
 
 /** Encode to one buffer allocated from p. */
@@ -44,7 +48,15 @@ typedef struct cis2_pending_t {
     const char *return_url;    /* validated original URL (path+query) */
     const char *acr_values;    /* what we asked for (may be NULL) */
     apr_time_t created;
+    /* record v2: */
+    int required_aal;          /* step-up: AAL the sign-in must reach
+                                  (-1 = the server's CIS2RequiredAAL only) */
+    int flags;                 /* CIS2_PENDING_* */
 } cis2_pending_t;
+
+#define CIS2_PENDING_CHANGE_ROLE 1  /* started at <dir>/change-role */
+#define CIS2_PENDING_STEP_UP     2  /* started by a <Location> needing a
+                                       higher AAL than the session had */
 
 apr_status_t cis2_pending_encode(const char **pbuf, apr_size_t *plen,
                                  const cis2_pending_t *pl,

@@ -2,18 +2,19 @@
  *
  * cis2_shm — a hash table laid out inside one memory block that several
  * processes map (an anonymous apr_shm segment in httpd; a plain buffer in
- * the unit tests). It knows nothing of locking or of httpd: cis2_store wraps
- * every call in the global mutex and copies values out, and
- * mod_cis2_store.c owns the segment. Keys are hashed with SipHash-2-4 under
+ * the unit tests). It knows no lock and nothing of httpd: cis2_store wraps
+ * every write in the global mutex (gets use the lock-free cis2_shm_read),
+ * and mod_cis2_store.c owns the segment. Keys are hashed with SipHash-2-4 under
  * a secret made when the block is formatted; entries are sized to their
- * content; each namespace has a byte quota and its own LRU list, so get,
+ * content; each namespace has a byte quota and its own CLOCK list, so get,
  * put, delete and eviction are all O(1). The layout is drawn at the top of
  * cis2_shm.c.
  *
  * THE CALLER HOLDS THE LOCK around every function below except
- * cis2_shm_format (before anyone else can see the block), cis2_shm_attach
- * and cis2_shm_get_geometry (they read only fields that never change after
- * format) and cis2_shm_siphash24.
+ * cis2_shm_read (lock-free, a seqlock reader), cis2_shm_format (before
+ * anyone else can see the block), cis2_shm_attach and cis2_shm_get_geometry
+ * (they read only fields that never change after format) and
+ * cis2_shm_siphash24.
  */
 #ifndef CIS2_SHM_H
 #define CIS2_SHM_H
@@ -67,9 +68,12 @@ typedef struct cis2_shm_geometry_t {
 typedef struct cis2_shm_stats_t {
     apr_uint64_t entries[CIS2_SHM_NS_COUNT];
     apr_uint64_t bytes[CIS2_SHM_NS_COUNT]; /* heap bytes held, per ns */
+    apr_uint64_t payload[CIS2_SHM_NS_COUNT]; /* key + value bytes, per ns */
     apr_uint64_t used_bytes, free_bytes;   /* heap */
     apr_uint64_t hits, misses, expired, evictions, puts, put_failures,
                  lock_waits, resets;
+    apr_uint64_t read_retries;             /* lock-free reads tried again */
+    apr_uint64_t read_fallbacks;           /* ... that fell back to the lock */
 } cis2_shm_stats_t;
 
 /** A full structural check (cis2_shm_check): what it counted. */
@@ -104,14 +108,27 @@ void cis2_shm_get_geometry(const cis2_shm_t *shm, cis2_shm_geometry_t *geo);
 /* ---- operations: the caller holds the lock ------------------------------- */
 
 /** Copy the value of (ns, key) into p (NUL-terminated, not counted in
- *  *plen) if present and not expired at `now`; moves it to the front of its
- *  namespace's LRU list. CIS2_E_NOT_FOUND otherwise (an expired entry is
+ *  *plen) if present and not expired at `now`; sets its clock bit (a
+ *  second chance at eviction). CIS2_E_NOT_FOUND otherwise (an expired entry is
  *  reclaimed on the way). pexpires may be NULL. */
 apr_status_t cis2_shm_get(cis2_shm_t *shm, unsigned ns,
                           const char *key, apr_size_t klen, apr_time_t now,
                           const char **pval, apr_size_t *plen,
                           apr_time_t *pexpires,
                           const cis2_err_t **perr, apr_pool_t *p);
+
+/** cis2_shm_get WITHOUT the lock (the one exception to the rule above):
+ *  an optimistic read validated by the table's sequence word (a seqlock).
+ *  Sets the entry's clock bit instead of moving it in its LRU list, and
+ *  never reclaims anything. APR_SUCCESS or CIS2_E_NOT_FOUND as
+ *  cis2_shm_get; APR_EAGAIN (no error set) if writers kept changing the
+ *  table during READ_TRIES attempts, or one died mid-update: the caller
+ *  then takes the lock and calls cis2_shm_get. */
+apr_status_t cis2_shm_read(cis2_shm_t *shm, unsigned ns,
+                           const char *key, apr_size_t klen, apr_time_t now,
+                           const char **pval, apr_size_t *plen,
+                           apr_time_t *pexpires,
+                           const cis2_err_t **perr, apr_pool_t *p);
 
 /** Like cis2_shm_get, then delete the entry: single use. */
 apr_status_t cis2_shm_take(cis2_shm_t *shm, unsigned ns,

@@ -7,7 +7,8 @@
  * operation in the global mutex and copies values into the caller's pool
  * while it holds the lock: no pointer into shared memory ever leaves this
  * file (the incumbent returned one and copied after unlocking — a torn
- * read).
+ * read). Gets take no lock at all: cis2_shm_read copies optimistically and
+ * throws the copy away if a writer ran meanwhile.
  */
 #include <string.h>
 #include <apr_strings.h>
@@ -178,9 +179,9 @@ typedef struct shm_ctx_t {
     apr_global_mutex_t *mutex;
 } shm_ctx_t;
 
-/* One global mutex for the whole table. This is where striped or
- * reader-writer locking goes later (see "Locking" in cis2_shm.c): lock()
- * and unlock() would take the stripe of the key's bucket, shared for get. */
+/* One global mutex for the writers; gets read lock-free under the table's
+ * sequence word and come here only to fall back (see "Locking" in
+ * cis2_shm.c for the design and the measurements). */
 static apr_status_t lock(shm_ctx_t *c, const cis2_err_t **perr, apr_pool_t *p)
 {
     apr_status_t rv;
@@ -219,11 +220,19 @@ static apr_status_t shm_get(void *ctx, cis2_store_ns ns, const char *key,
                             const cis2_err_t **perr, apr_pool_t *p)
 {
     shm_ctx_t *c = ctx;
-    apr_status_t rv = lock(c, perr, p);
+    apr_size_t klen = strlen(key);
+    apr_status_t rv;
 
-    if (rv == APR_SUCCESS) {
-        rv = cis2_shm_get(c->shm, ns, key, strlen(key), now, pval, plen,
-                          pexpires, perr, p);
+    /* Lock-free first (see "Locking" in cis2_shm.c); the lock only when
+     * writers kept the table changing, or one died mid-update. */
+    rv = cis2_shm_read(c->shm, ns, key, klen, now, pval, plen, pexpires,
+                       perr, p);
+    if (rv != APR_EAGAIN) {
+        return rv;
+    }
+    if ((rv = lock(c, perr, p)) == APR_SUCCESS) {
+        rv = cis2_shm_get(c->shm, ns, key, klen, now, pval, plen, pexpires,
+                          perr, p);
         unlock(c);
     }
     return rv;
@@ -369,6 +378,8 @@ static void shm_stats(void *ctx, cis2_store_stats_t *stats)
     stats->used_bytes = (apr_size_t)s.used_bytes;
     for (ns = 0; ns < CIS2_NS__COUNT; ns++) {
         stats->entries[ns] = s.entries[ns];
+        stats->bytes[ns] = s.bytes[ns];
+        stats->payload[ns] = s.payload[ns];
     }
     stats->hits = s.hits;
     stats->misses = s.misses;
@@ -377,6 +388,8 @@ static void shm_stats(void *ctx, cis2_store_stats_t *stats)
     stats->puts = s.puts;
     stats->put_failures = s.put_failures;
     stats->lock_waits = s.lock_waits;
+    stats->read_retries = s.read_retries;
+    stats->read_fallbacks = s.read_fallbacks;
 }
 
 static const cis2_store_ops_t shm_ops = {

@@ -26,8 +26,12 @@ typedef struct cis2_store_t cis2_store_t;
 typedef struct cis2_store_stats_t {
     apr_size_t size_bytes, used_bytes;
     apr_uint64_t entries[CIS2_NS__COUNT];
+    apr_uint64_t bytes[CIS2_NS__COUNT];    /* store bytes held, per ns */
+    apr_uint64_t payload[CIS2_NS__COUNT];  /* key + value bytes, per ns */
     apr_uint64_t hits, misses, expired, evictions, puts, put_failures,
                  lock_waits;
+    apr_uint64_t read_retries, read_fallbacks;  /* lock-free gets redone,
+                                                   and sent to the lock */
 } cis2_store_stats_t;
 
 /** Copy out the value for key, if present and not expired at `now`.

@@ -47,10 +47,12 @@ static int cis2_hook_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 static int cis2_hook_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   apr_pool_t *ptemp, server_rec *s)
 {
-    int problems = 0;
+    server_rec *main_s = s;
+    int problems = cis2_glue_store_check(s);
 
     for (; s != NULL; s = s->next) {
         problems += cis2_srv_check(s, ptemp);
+        problems += cis2_srv_check_routing(main_s, s, ptemp);
     }
     return problems == 0 ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -92,6 +94,9 @@ static int cis2_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (cis2_srv_prepare(s, pconf) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (cis2_status_post_config(pconf, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(00002)
                  "mod_cis2 %s ready", CIS2_VERSION);
     return OK;
@@ -122,6 +127,11 @@ static void cis2_register_hooks(apr_pool_t *p)
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(cis2_hook_note_auth_failure, NULL, NULL,
                               APR_HOOK_MIDDLE);
+    /* Require cis2-role/-activity/-org/-aal/-claim (issue #3) */
+    cis2_authz_register(p);
+    /* the status page: routed after authz (so Require protects it) */
+    ap_hook_fixups(cis2_hook_status_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(cis2_hook_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 /* not AP_DECLARE_MODULE: mod_cis2_private.h already says APLOG_USE_MODULE */

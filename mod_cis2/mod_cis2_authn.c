@@ -98,6 +98,9 @@ static void export_session(request_rec *r, const cis2_session_t *s,
 
 /* ---- session lookup ------------------------------------------------------ */
 
+/* find_session's *psid when the store is down and the 503 page is sent */
+static const char STORE_DOWN[] = "";
+
 /* The session for this request's cookie, or NULL.
  *
  * Timeouts without a store write per request. The store entry of a session
@@ -142,6 +145,11 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
     now = apr_time_now();
     if (cis2_store_get(st, CIS2_NS_SESSION, sid, now, &val, &len, &expires,
                        &err, r->pool) != APR_SUCCESS) {
+        if (err->code == CIS2_E_STORE_DOWN) {   /* 503, not a login loop */
+            cis2_glue_store_unavailable(r, err, "session lookup");
+            *psid = STORE_DOWN;
+            return NULL;
+        }
         if (err->code != CIS2_E_NOT_FOUND) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00202)
                           "session store lookup failed: %s", err->detail);
@@ -185,6 +193,12 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
     return s;
 }
 
+cis2_session_t *cis2_authn_find_session(request_rec *r, cis2_srv_conf *sc,
+                                        const char **psid)
+{
+    return find_session(r, sc, psid);
+}
+
 /* ---- no session ---------------------------------------------------------- */
 
 static int header_has(const char *h, const char *token)
@@ -224,6 +238,7 @@ static int is_navigation(request_rec *r)
 
 static int deny_script(request_rec *r, cis2_srv_conf *sc)
 {
+    cis2_status_count(CIS2_STAT_SCRIPT_401, 1);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate",
                    "CIS2 realm=\"NHS CIS2\"");
     cis2_page_send_json(r, HTTP_UNAUTHORIZED,
@@ -307,6 +322,14 @@ static void track_pending(request_rec *r, cis2_srv_conf *sc,
 
 static int start_login(request_rec *r, cis2_srv_conf *sc)
 {
+    return cis2_authn_start_login(r, sc, NULL, return_url(r, sc));
+}
+
+/* A sign-in that asks for more than the configuration (step-up, change
+ * role: o != NULL), coming back to `back` (already validated). */
+int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
+                           const cis2_login_opts_t *o, const char *back)
+{
     cis2_store_t *st = cis2_glue_store_get();
     const char *cookie = apr_table_get(r->headers_in, "Cookie");
     const char *binding = NULL, *state, *url, *buf, *ref;
@@ -328,17 +351,23 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
         binding = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
     }
     if (binding == NULL
-        || cis2_login_begin(&state, &pl, &url, sc->login, binding,
-                            return_url(r, sc), now, &err, r->pool)
+        || cis2_login_begin_opts(&state, &pl, &url, sc->login, o, binding,
+                                 back, now, &err, r->pool)
            != APR_SUCCESS
         || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
         || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
                           &err, r->pool) != APR_SUCCESS) {
+        if (err != NULL && err->code == CIS2_E_STORE_DOWN) {
+            cis2_glue_store_unavailable(r, err, "sign-in start");
+            return DONE;
+        }
         ref = cis2_random_ref(r->pool);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00204)
                       "cannot start a sign-in (ref=%s): %s (%s)", ref,
                       err ? err->detail : "random generator failed",
                       err ? cis2_err_name(err->code) : "crypto");
+        cis2_status_refused(err ? err->code : CIS2_E_CRYPTO, "CIS2-00204",
+                            ref);
         cis2_page_send(r, HTTP_BAD_GATEWAY, "NHS CIS2 sign-in is unavailable",
                        "This service could not reach NHS CIS2 to sign you "
                        "in. Please try again in a few minutes.", ref,
@@ -356,10 +385,34 @@ static int start_login(request_rec *r, cis2_srv_conf *sc)
                                     binding, &ca));
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->err_headers_out, "Location", url);
+    cis2_status_count(CIS2_STAT_LOGINS_STARTED, 1);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, CIS2_LOGNO(00205)
                   "no session: sign-in started, redirecting to CIS2");
     ap_discard_request_body(r);
     return HTTP_MOVED_TEMPORARILY;
+}
+
+/* A navigation without a good enough session: a plain sign-in, or a
+ * step-up when this location needs a higher AAL than the site's sign-in
+ * asks for (the callback then checks that level). A lower session `s` is
+ * kept until the new sign-in replaces it. */
+static int start_login_for(request_rec *r, cis2_srv_conf *sc, int need,
+                           const cis2_session_t *s)
+{
+    cis2_login_opts_t o;
+
+    if (need <= sc->login->required_aal) {
+        return start_login(r, sc);
+    }
+    memset(&o, 0, sizeof(o));
+    o.acr_values = cis2_login_acr_for_aal(need);
+    o.required_aal = need;
+    o.flags = CIS2_PENDING_STEP_UP;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00503)
+                  "step-up: %s needs AAL%d, session %s; signing in again",
+                  r->uri, need, s ? apr_psprintf(r->pool, "has AAL%d", s->aal)
+                                  : "absent");
+    return cis2_authn_start_login(r, sc, &o, return_url(r, sc));
 }
 
 /* ---- the hooks ------------------------------------------------------------- */
@@ -383,6 +436,7 @@ int cis2_hook_check_authn(request_rec *r)
     cis2_srv_conf *sc;
     cis2_session_t *s;
     const char *sid;
+    int need;
 
     if (type == NULL || strcasecmp(type, CIS2_AUTH_TYPE) != 0) {
         return DECLINED;
@@ -400,10 +454,31 @@ int cis2_hook_check_authn(request_rec *r)
         r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
         return OK;
     }
+    need = cis2_dir_required_aal(cis2_dir(r), sc);
     s = find_session(r, sc, &sid);
-    if (s != NULL) {
+    if (sid == STORE_DOWN) {
+        return DONE;                    /* the 503 page is sent */
+    }
+    if (s != NULL && (need < 0 || s->aal >= need)) {
         export_session(r, s, cis2_dir_pass_as(cis2_dir(r)));
+        cis2_authz_set_session(r, s);
         return OK;
+    }
+    if (s != NULL) {
+        /* a session below this location's AAL: step up (CIS2.md §8) */
+        if (r->main != NULL) {
+            return HTTP_UNAUTHORIZED;
+        }
+        if (!is_navigation(r)) {
+            /* a script cannot follow a sign-in */
+            cis2_page_send_json(r, HTTP_FORBIDDEN,
+                                "{\"error\":\"insufficient_aal\","
+                                "\"error_description\":\"This needs a "
+                                "stronger NHS CIS2 sign-in; open the page "
+                                "in the browser.\"}\n");
+            return DONE;
+        }
+        return start_login_for(r, sc, need, s);
     }
     switch (cis2_dir_unauth_action(cis2_dir(r))) {
     case CIS2_UNAUTH_PASS:
@@ -427,7 +502,7 @@ int cis2_hook_check_authn(request_rec *r)
         break;
     default:
         if (r->main == NULL && is_navigation(r)) {
-            return start_login(r, sc);
+            return start_login_for(r, sc, need, NULL);
         }
         break;
     }
@@ -436,6 +511,12 @@ int cis2_hook_check_authn(request_rec *r)
 
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type)
 {
-    /* authz refused an authenticated user: nothing to add to the 401/403 */
-    return strcasecmp(auth_type, CIS2_AUTH_TYPE) == 0 ? OK : DECLINED;
+    if (strcasecmp(auth_type, CIS2_AUTH_TYPE) != 0) {
+        return DECLINED;
+    }
+    /* authz refused a signed-in user: a 403 page naming the requirement */
+    if (r->user != NULL) {
+        cis2_authz_denied(r);
+    }
+    return OK;
 }

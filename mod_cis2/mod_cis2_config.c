@@ -13,6 +13,8 @@
 
 #include "mod_cis2_config.h"
 #include "cis2_util.h"
+#include "cis2_crypto.h"
+#include "cis2_store_redis.h"
 
 /* ---- CIS2 environments (CIS2.md §1): issuer strings kept byte for byte,
  *      ":443" included; discovery works without the port ---- */
@@ -128,8 +130,14 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->dir_max_duration_max =
         add->dir_max_duration_max > base->dir_max_duration_max
         ? add->dir_max_duration_max : base->dir_max_duration_max;
+    sc->assertion_key = CIS2_PICK_PTR(add, base, assertion_key);
+    sc->previous_key = CIS2_PICK_PTR(add, base, previous_key);
+    sc->assertion_alg = CIS2_PICK_PTR(add, base, assertion_alg);
+    sc->status_path = CIS2_PICK_PTR(add, base, status_path);
     /* store_size is global: only the main server's value counts */
     sc->store_size = base->store_size;
+    sc->redis = base->redis;
+    sc->passphrases = base->passphrases;
     return sc;
 }
 
@@ -141,6 +149,8 @@ void *cis2_dir_conf_create(apr_pool_t *p, char *dir)
     dc->inactivity = CIS2_UNSET;
     dc->max_duration = CIS2_UNSET;
     dc->unauth_action = CIS2_UNSET;
+    dc->required_aal = CIS2_UNSET;
+    dc->authz_roles = CIS2_UNSET;
     return dc;
 }
 
@@ -153,6 +163,8 @@ void *cis2_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     dc->inactivity = CIS2_PICK_INT(add, base, inactivity);
     dc->max_duration = CIS2_PICK_INT(add, base, max_duration);
     dc->unauth_action = CIS2_PICK_INT(add, base, unauth_action);
+    dc->required_aal = CIS2_PICK_INT(add, base, required_aal);
+    dc->authz_roles = CIS2_PICK_INT(add, base, authz_roles);
     return dc;
 }
 
@@ -215,6 +227,15 @@ const char *cis2_srv_default_url(const cis2_srv_conf *sc)
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
 {
     return sc->store_size ? sc->store_size : CIS2_DEFAULT_STORE_SIZE;
+}
+
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc)
+{
+    const cis2_environment *env = sc->environment
+                                  ? find_environment(sc->environment) : NULL;
+
+    return sc->metadata_url ? sc->metadata_url
+                            : env ? env->metadata_url : NULL;
 }
 
 int cis2_dir_pass_as(const cis2_dir_conf *dc)
@@ -283,6 +304,20 @@ int cis2_dir_unauth_action(const cis2_dir_conf *dc)
                                            : CIS2_UNAUTH_AUTH;
 }
 
+int cis2_dir_authz_roles(const cis2_dir_conf *dc)
+{
+    return dc->authz_roles != CIS2_UNSET ? dc->authz_roles
+                                         : CIS2_AUTHZ_SELECTED;
+}
+
+int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc)
+{
+    if (dc != NULL && dc->required_aal != CIS2_UNSET) {
+        return dc->required_aal == CIS2_OFF ? -1 : dc->required_aal;
+    }
+    return sc->login != NULL ? sc->login->required_aal : -1;
+}
+
 /* ---- directive setters --------------------------------------------------- */
 
 #define SRV(cmd) ((cis2_srv_conf *)ap_get_module_config( \
@@ -342,6 +377,13 @@ static const char *set_string_or_off(cmd_parms *cmd, void *dc, const char *v)
     return set_string(cmd, dc, v);
 }
 
+/* CIS2 uses plain http only on this machine (the simulator, a demo). */
+static int is_loopback_host(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0
+           || strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
 static const char *set_redirect_uri(cmd_parms *cmd, void *dc, const char *v)
 {
     cis2_srv_conf *sc = SRV(cmd);
@@ -362,7 +404,39 @@ static const char *set_redirect_uri(cmd_parms *cmd, void *dc, const char *v)
                             "path of its own (like /cis2/callback) without "
                             "a query", cmd->cmd->name, v);
     }
+    if (strcmp(sc->redirect->scheme, "https") != 0
+        && !is_loopback_host(sc->redirect->host)) {
+        return apr_psprintf(cmd->pool, "CIS2-00171: %s: '%s' must use "
+                            "https (plain http is only for localhost "
+                            "tests): CIS2 sends the sign-in code to it and "
+                            "the session cookie must be Secure",
+                            cmd->cmd->name, v);
+    }
     sc->redirect_uri = v;
+    return NULL;
+}
+
+const char *cis2_check_secret_file(apr_pool_t *p, const char *path)
+{
+    apr_finfo_t fi;
+    apr_status_t rv;
+
+    rv = apr_stat(&fi, path, APR_FINFO_TYPE | APR_FINFO_PROT, p);
+    if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
+        char ebuf[120];
+
+        return apr_psprintf(p, "cannot read %s (%s)", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    if (fi.filetype != APR_REG) {
+        return apr_psprintf(p, "%s is not a regular file", path);
+    }
+    if (fi.protection & (APR_WREAD | APR_WWRITE)) {
+        return apr_psprintf(p, "%s can be read or written by every user on "
+                            "this machine: make it readable by root only "
+                            "(chown root: %s && chmod 600 %s)", path, path,
+                            path);
+    }
     return NULL;
 }
 
@@ -419,8 +493,19 @@ static const char *set_client_secret(cmd_parms *cmd, void *dc, const char *v)
     cis2_srv_conf *sc = SRV(cmd);
 
     if (strncmp(v, "file:", 5) == 0) {
-        const char *msg = read_secret_file(cmd, v + 5, &sc->client_secret);
+        const char *path = ap_server_root_relative(cmd->pool, v + 5);
+        const char *msg;
+        apr_finfo_t fi;
 
+        /* an existing file must be private; a missing one is 00105's */
+        if (path != NULL
+            && apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+               == APR_SUCCESS
+            && (msg = cis2_check_secret_file(cmd->pool, path)) != NULL) {
+            return apr_psprintf(cmd->pool, "CIS2-00170: %s: %s",
+                                cmd->cmd->name, msg);
+        }
+        msg = read_secret_file(cmd, v + 5, &sc->client_secret);
         if (msg != NULL) {
             return apr_psprintf(cmd->pool, "CIS2-00105: %s: %s",
                                 cmd->cmd->name, msg);
@@ -447,10 +532,14 @@ static const char *set_auth_method(cmd_parms *cmd, void *dc, const char *v)
     else if (strcmp(v, "client_secret_basic") == 0) {
         sc->auth_method = CIS2_AUTH_SECRET_BASIC;
     }
+    else if (strcmp(v, "private_key_jwt") == 0) {
+        sc->auth_method = CIS2_AUTH_PRIVATE_KEY_JWT;
+    }
     else {
         return apr_psprintf(cmd->pool, "CIS2-00107: %s: '%s' is not "
-                            "supported; use client_secret_post or "
-                            "client_secret_basic", cmd->cmd->name, v);
+                            "supported; use client_secret_post, "
+                            "client_secret_basic or private_key_jwt",
+                            cmd->cmd->name, v);
     }
     return NULL;
 }
@@ -504,11 +593,20 @@ static const char *set_level(cmd_parms *cmd, void *dc, const char *v)
         *field = CIS2_OFF;
         return NULL;
     }
-    if (strlen(v) != 1 || v[0] < '1' || v[0] > '3') {
-        return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
-                            "level (1, 2, 3) or 'off'", cmd->cmd->name, v);
+    /* "3" or, as CIS2 names the levels, "AAL3" / "IAL3" */
+    {
+        const char *d = v;
+
+        if (strncasecmp(v, "AAL", 3) == 0 || strncasecmp(v, "IAL", 3) == 0) {
+            d = v + 3;
+        }
+        if (strlen(d) != 1 || d[0] < '1' || d[0] > '3') {
+            return apr_psprintf(cmd->pool, "CIS2-00111: %s: '%s' is not a "
+                                "level (1, 2, 3) or 'off'", cmd->cmd->name,
+                                v);
+        }
+        *field = d[0] - '0';
     }
-    *field = v[0] - '0';
     return NULL;
 }
 
@@ -602,6 +700,105 @@ static const char *set_pass_as(cmd_parms *cmd, void *dcv, const char *v)
         return apr_psprintf(cmd->pool, "CIS2-00116: %s: use environment, "
                             "headers or both", cmd->cmd->name);
     }
+    return NULL;
+}
+
+/* CIS2SessionStore shm | redis[s]://... [name=value ...] (issue #6) */
+static const char *set_session_store(cmd_parms *cmd, void *dc,
+                                     const char *args)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *url = ap_getword_conf(cmd->temp_pool, &args);
+
+    if (err != NULL) {
+        return err;
+    }
+    if (strcasecmp(url, "shm") == 0 && *args == '\0') {
+        SRV(cmd)->redis = NULL;
+        return NULL;
+    }
+    if (strncasecmp(url, "redis://", 8) != 0
+        && strncasecmp(url, "rediss://", 9) != 0) {
+        return apr_psprintf(cmd->pool, "CIS2-10100: %s: use shm, or a "
+                            "redis:// or rediss:// URL followed by options",
+                            cmd->cmd->name);
+    }
+#ifdef CIS2_WITH_REDIS
+    {
+        cis2_redis_conf_t *rc = NULL;
+        const cis2_err_t *e = NULL;
+
+        if (cis2_redis_conf_parse(&rc, apr_pstrdup(cmd->pool, url), &e,
+                                  cmd->pool) != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "CIS2-10101: %s: %s",
+                                cmd->cmd->name, e->detail);
+        }
+        while (*args != '\0') {
+            char *opt = ap_getword_conf(cmd->pool, &args);
+            char *eq = strchr(opt, '=');
+            const char *val;
+
+            if (*opt == '\0') {
+                break;
+            }
+            if (eq != NULL) {
+                *eq++ = '\0';
+            }
+            val = eq;
+            if (eq != NULL && strcmp(opt, "password") == 0
+                && strncmp(eq, "file:", 5) == 0) {
+                const char *msg = read_secret_file(cmd, eq + 5, &val);
+
+                if (msg != NULL) {
+                    return apr_psprintf(cmd->pool, "CIS2-10102: %s: "
+                                        "password: %s", cmd->cmd->name, msg);
+                }
+            }
+            if (cis2_redis_conf_set(rc, opt, val, &e, cmd->pool)
+                != APR_SUCCESS) {
+                return apr_psprintf(cmd->pool, "CIS2-10103: %s: %s",
+                                    cmd->cmd->name, e->detail);
+            }
+        }
+        SRV(cmd)->redis = rc;
+        return NULL;
+    }
+#else
+    return apr_psprintf(cmd->pool, "CIS2-10104: %s: this mod_cis2 was built "
+                        "without hiredis, so it has no Redis store (install "
+                        "libhiredis-dev and build again)", cmd->cmd->name);
+#endif
+}
+
+/* CIS2CryptoPassphrase <new> [<old> ...]: each inline or file:/path */
+static const char *set_passphrase(cmd_parms *cmd, void *dc, const char *v)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    cis2_srv_conf *sc = SRV(cmd);
+    const char *pw = v;
+
+    if (err != NULL) {
+        return err;
+    }
+    if (strncmp(v, "file:", 5) == 0) {
+        const char *msg = read_secret_file(cmd, v + 5, &pw);
+
+        if (msg != NULL) {
+            return apr_psprintf(cmd->pool, "CIS2-10105: %s: %s",
+                                cmd->cmd->name, msg);
+        }
+    }
+    if (strlen(pw) < CIS2_CRYPTO_MIN_PASSPHRASE
+        || cis2_has_ctl(pw, strlen(pw))) {
+        return apr_psprintf(cmd->pool, "CIS2-10106: %s: a passphrase needs "
+                            "at least %d characters and no control "
+                            "characters", cmd->cmd->name,
+                            CIS2_CRYPTO_MIN_PASSPHRASE);
+    }
+    if (sc->passphrases == NULL) {
+        sc->passphrases = apr_array_make(cmd->pool, 2, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(sc->passphrases, const char *) = pw;
     return NULL;
 }
 
@@ -755,6 +952,85 @@ static const char *set_post_logout_uri(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
+/* CIS2PrivateKeyFile / CIS2PreviousKeyFile path [kid]: loaded now, so
+ * configtest catches a wrong path or key (issue #3, CIS2.md §9). */
+static const char *set_key_file(cmd_parms *cmd, void *dc, const char *path,
+                                const char *kid)
+{
+    cis2_srv_conf *sc = SRV(cmd);
+    int previous = cmd->info != NULL;
+    const cis2_err_t *err = NULL;
+    cis2_rp_key_t *key;
+    const char *full = ap_server_root_relative(cmd->pool, path);
+
+    if (full == NULL || cis2_rp_key_load_file(&key, full, kid, &err,
+                                              cmd->pool) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "CIS2-00150: %s: %s", cmd->cmd->name,
+                            err ? err->detail : "invalid path");
+    }
+    if (!previous && !cis2_rp_key_can_sign(key)) {
+        return apr_psprintf(cmd->pool, "CIS2-00151: %s: %s holds a public "
+                            "key; the current key must be the private key "
+                            "(PEM, unencrypted)", cmd->cmd->name, full);
+    }
+    if (previous) {
+        sc->previous_key = key;
+    }
+    else {
+        sc->assertion_key = key;
+    }
+    return NULL;
+}
+
+static const char *set_assertion_alg(cmd_parms *cmd, void *dc, const char *v)
+{
+    if (!cis2_assertion_alg_ok(v)) {
+        return apr_psprintf(cmd->pool, "CIS2-00152: %s: '%s' is not RS256 or "
+                            "RS512 (the algorithms CIS2 registers)",
+                            cmd->cmd->name, v);
+    }
+    SRV(cmd)->assertion_alg = v;
+    return NULL;
+}
+
+/* CIS2RequiredAAL: at server level the sign-in requirement; inside a
+ * <Location>/<Directory> a step-up requirement for that part of the site. */
+static const char *set_required_aal(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+    const char *msg;
+    int saved;
+
+    if (cmd->path == NULL) {
+        return set_level(cmd, dcv, v);
+    }
+    /* parse with the server setter's rules, then move the value */
+    saved = SRV(cmd)->required_aal;
+    msg = set_level(cmd, dcv, v);
+    if (msg == NULL) {
+        dc->required_aal = SRV(cmd)->required_aal;
+    }
+    SRV(cmd)->required_aal = saved;
+    return msg;
+}
+
+static const char *set_authz_roles(cmd_parms *cmd, void *dcv, const char *v)
+{
+    cis2_dir_conf *dc = dcv;
+
+    if (strcasecmp(v, "selected") == 0) {
+        dc->authz_roles = CIS2_AUTHZ_SELECTED;
+    }
+    else if (strcasecmp(v, "any") == 0) {
+        dc->authz_roles = CIS2_AUTHZ_ANY;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "CIS2-00153: %s: use selected or any",
+                            cmd->cmd->name);
+    }
+    return NULL;
+}
+
 #define OFFSET(f) ((void *)APR_OFFSETOF(cis2_srv_conf, f))
 
 const command_rec cis2_cmds[] = {
@@ -785,9 +1061,9 @@ const command_rec cis2_cmds[] = {
     AP_INIT_TAKE1("CIS2MaxAuthAge", set_duration_or_off,
                   OFFSET(max_auth_age), RSRC_CONF,
                   "Oldest auth_time accepted at the callback; default 300s"),
-    AP_INIT_TAKE1("CIS2RequiredAAL", set_level, OFFSET(required_aal),
-                  RSRC_CONF, "Lowest authentication assurance level; "
-                  "default 3"),
+    AP_INIT_TAKE1("CIS2RequiredAAL", set_required_aal, OFFSET(required_aal),
+                  RSRC_CONF | ACCESS_CONF, "Lowest authentication assurance "
+                  "level; default 3 (in a <Location>: step-up)"),
     AP_INIT_TAKE1("CIS2RequiredIAL", set_level, OFFSET(required_ial),
                   RSRC_CONF, "Lowest identity assurance level; default 3"),
     AP_INIT_ITERATE("CIS2IDTokenAlgs", set_algs, NULL, RSRC_CONF,
@@ -822,6 +1098,12 @@ const command_rec cis2_cmds[] = {
                   "after logout; default /"),
     AP_INIT_TAKE1("CIS2SessionStoreSize", set_store_size, NULL, RSRC_CONF,
                   "Shared memory for sessions (global); default 64M"),
+    AP_INIT_RAW_ARGS("CIS2SessionStore", set_session_store, NULL, RSRC_CONF,
+                     "shm (default) or redis[s]://[user:pass@]host:port/db "
+                     "[options] (global)"),
+    AP_INIT_ITERATE("CIS2CryptoPassphrase", set_passphrase, NULL, RSRC_CONF,
+                    "Passphrases (or file:/path) for data kept outside "
+                    "httpd: the first encrypts, all decrypt (global)"),
     AP_INIT_TAKE1("CIS2CookieDomain", set_cookie_domain, NULL, RSRC_CONF,
                   "Domain attribute of the session cookie; default none "
                   "(host-only)"),
@@ -839,12 +1121,28 @@ const command_rec cis2_cmds[] = {
     AP_INIT_TAKE1("CIS2PostLogoutRedirectURI", set_post_logout_uri, NULL,
                   RSRC_CONF, "post_logout_redirect_uri sent with "
                   "RP-initiated logout (registered with CIS2); default none"),
+    AP_INIT_TAKE1("CIS2StatusPath", set_local_path, OFFSET(status_path),
+                  RSRC_CONF, "Local path of the status page (protect it "
+                  "with Require); default none"),
     /* per directory */
     AP_INIT_TAKE1("CIS2PassClaimsAs", set_pass_as, NULL, OR_AUTHCFG,
                   "environment (default), headers or both"),
     AP_INIT_TAKE1("CIS2UnauthAction", set_unauth_action, NULL,
                   RSRC_CONF | ACCESS_CONF, "Without a session: auth "
                   "(default: browsers sign in, scripts get 401), 401, pass"),
+    /* private_key_jwt and national RBAC authorization (issue #3) */
+    AP_INIT_TAKE12("CIS2PrivateKeyFile", set_key_file, NULL, RSRC_CONF,
+                   "PEM private key for private_key_jwt [kid]; default kid "
+                   "the RFC 7638 thumbprint"),
+    AP_INIT_TAKE12("CIS2PreviousKeyFile", set_key_file, (void *)1, RSRC_CONF,
+                   "PEM key (private or public) still published in the JWKS "
+                   "during a rollover [kid]"),
+    AP_INIT_TAKE1("CIS2ClientAssertionAlg", set_assertion_alg, NULL,
+                  RSRC_CONF, "RS256 or RS512; default "
+                  CIS2_DEFAULT_ASSERTION_ALG),
+    AP_INIT_TAKE1("CIS2AuthzRoles", set_authz_roles, NULL, OR_AUTHCFG,
+                  "Require cis2-* rules look at the selected role (default) "
+                  "or any role"),
     { NULL }
 };
 
@@ -875,7 +1173,15 @@ int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
                      "client id registered with CIS2", where);
         problems++;
     }
-    if (sc->client_secret == NULL) {
+    if (sc->auth_method == CIS2_AUTH_PRIVATE_KEY_JWT) {
+        if (sc->assertion_key == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00500)
+                         "CIS2TokenEndpointAuth private_key_jwt needs "
+                         "CIS2PrivateKeyFile for server %s", where);
+            problems++;
+        }
+    }
+    else if (sc->client_secret == NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00121)
                      "CIS2ClientSecret is missing for server %s: set it "
                      "(preferably as file:/path readable only by root)",
@@ -902,6 +1208,103 @@ int cis2_srv_check(server_rec *s, apr_pool_t *ptemp)
                      "(browsers drop SameSite=None cookies without Secure) "
                      "for server %s", where);
         problems++;
+    }
+    return problems;
+}
+
+/* Does a request for `host` name this server (ServerName, ServerAlias)? */
+static int names_server(const server_rec *s, const char *host)
+{
+    int i;
+
+    if (s->server_hostname && strcasecmp(s->server_hostname, host) == 0) {
+        return 1;
+    }
+    for (i = 0; s->names && i < s->names->nelts; i++) {
+        if (strcasecmp(APR_ARRAY_IDX(s->names, i, char *), host) == 0) {
+            return 1;
+        }
+    }
+    for (i = 0; s->wild_names && i < s->wild_names->nelts; i++) {
+        if (ap_strcasecmp_match(host, APR_ARRAY_IDX(s->wild_names, i,
+                                                    char *)) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int listens_on(const server_rec *s, int port)
+{
+    const server_addr_rec *a;
+
+    for (a = s->addrs; a != NULL; a = a->next) {
+        if (a->host_port == 0 || a->host_port == port) {
+            return 1;
+        }
+    }
+    return s->addrs == NULL;
+}
+
+int cis2_srv_check_routing(server_rec *main_s, server_rec *s,
+                           apr_pool_t *ptemp)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+    const char *host;
+    server_rec *t;
+    int problems = 0;
+
+    if (!cis2_srv_configured(sc) || sc->redirect == NULL) {
+        return 0;
+    }
+    /* The callback is answered by the virtual host the request reaches.
+     * If the redirect URI's host name belongs to ANOTHER virtual host,
+     * CIS2's redirect lands there and no sign-in can ever complete. */
+    host = sc->redirect->host;
+    if (!names_server(s, host)) {
+        for (t = main_s; t != NULL; t = t->next) {
+            const cis2_srv_conf *tc = cis2_srv(t);
+
+            /* fine if that host answers this same callback itself (a
+             * virtual host inheriting the main server's settings) */
+            if (t != s && t->is_virtual && names_server(t, host)
+                && listens_on(t, sc->redirect->port)
+                && (tc->redirect_uri == NULL
+                    || strcmp(tc->redirect_uri, sc->redirect_uri) != 0
+                    || tc->client_id == NULL || sc->client_id == NULL
+                    || strcmp(tc->client_id, sc->client_id) != 0)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00702)
+                             "CIS2RedirectURI %s names host %s, which is the "
+                             "ServerName/ServerAlias of another virtual host "
+                             "(%s, line %u of %s): CIS2's redirect would "
+                             "reach that host, not this one. Put the CIS2 "
+                             "directives in that virtual host, or move "
+                             "the name here", sc->redirect_uri, host,
+                             t->server_hostname ? t->server_hostname : "?",
+                             (unsigned)t->defn_line_number,
+                             t->defn_name ? t->defn_name : "?");
+                problems++;
+                break;
+            }
+        }
+    }
+    /* the status page must not hide an endpoint (or be hidden by one) */
+    if (sc->status_path != NULL) {
+        const char *dir = apr_pstrndup(ptemp, sc->redirect->path,
+                                       (apr_size_t)(strrchr(
+                                           sc->redirect->path, '/')
+                                           - sc->redirect->path));
+
+        if (strcmp(sc->status_path, sc->redirect->path) == 0
+            || strcmp(sc->status_path,
+                      apr_pstrcat(ptemp, dir, "/logout", NULL)) == 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(00703)
+                         "CIS2StatusPath %s is the path of one of mod_cis2's "
+                         "endpoints (CIS2RedirectURI %s and its /logout): "
+                         "choose another path, e.g. /cis2-status",
+                         sc->status_path, sc->redirect_uri);
+            problems++;
+        }
     }
     return problems;
 }
@@ -945,10 +1348,17 @@ static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
     c->client_secret = sc->client_secret;
     c->auth_method = sc->auth_method != CIS2_UNSET ? sc->auth_method
                                                    : CIS2_AUTH_SECRET_POST;
+    c->assertion_key = sc->assertion_key;
+    c->assertion_alg = sc->assertion_alg ? sc->assertion_alg
+                                         : CIS2_DEFAULT_ASSERTION_ALG;
     c->redirect_uri = sc->redirect_uri;
     c->scope = sc->scope ? sc->scope : CIS2_DEFAULT_SCOPE;
-    c->acr_values = sc->acr_values == NULL ? CIS2_DEFAULT_ACR
-                    : *sc->acr_values ? sc->acr_values : NULL;
+    /* default acr_values follow the site's AAL (CIS2.md §8): AAL3_ANY,
+     * or AAL2_OR_AAL3_ANY for a site that accepts AAL2 */
+    c->acr_values = sc->acr_values != NULL
+                    ? (*sc->acr_values ? sc->acr_values : NULL)
+                    : (sc->required_aal == 1 || sc->required_aal == 2)
+                      ? cis2_login_acr_for_aal(2) : CIS2_DEFAULT_ACR;
     c->prompt = sc->prompt == NULL ? CIS2_DEFAULT_PROMPT
                 : *sc->prompt ? sc->prompt : NULL;
     c->max_age = sc->max_age >= 0 ? sc->max_age : -1;
@@ -993,6 +1403,13 @@ apr_status_t cis2_srv_prepare(server_rec *main_s, apr_pool_t *pconf)
                                         - sc->redirect->path));
         sc->logout_path = apr_pstrcat(pconf, dir, "/logout", NULL);
         sc->bcl_path = apr_pstrcat(pconf, dir, "/backchannel-logout", NULL);
+        sc->change_role_path = apr_pstrcat(pconf, dir, "/change-role", NULL);
+        if (sc->assertion_key != NULL || sc->previous_key != NULL) {
+            sc->jwks_path = apr_pstrcat(pconf, dir, "/jwks", NULL);
+            sc->jwks_json = cis2_assertion_jwks(pconf, sc->assertion_key,
+                                                sc->previous_key,
+                                                sc->login->assertion_alg);
+        }
     }
     return APR_SUCCESS;
 }

@@ -42,6 +42,7 @@
 #define CIS2_DEFAULT_SAME_SITE "Lax"
 /* a logout token's iat may be this old (plus CIS2ClockSkew): CIS2.md §11 */
 #define CIS2_LOGOUT_TOKEN_MAX_AGE apr_time_from_sec(300)
+#define CIS2_DEFAULT_ASSERTION_ALG "RS512"
 
 typedef enum cis2_pass_as {
     CIS2_PASS_ENV = 1,
@@ -88,6 +89,9 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t state_timeout; /* CIS2StateTimeout */
     const char *default_url;        /* CIS2DefaultURL */
     apr_size_t store_size;          /* CIS2SessionStoreSize (main server) */
+    struct cis2_redis_conf_t *redis; /* CIS2SessionStore redis://; NULL =
+                                       shm (main server) */
+    apr_array_header_t *passphrases; /* CIS2CryptoPassphrase (main server) */
     const char *cookie_domain;      /* CIS2CookieDomain */
     const char *cookie_same_site;   /* CIS2CookieSameSite */
     int max_pending;                /* CIS2MaxPendingLogins */
@@ -100,18 +104,34 @@ typedef struct cis2_srv_conf {
     apr_interval_time_t dir_inactivity_max, dir_max_duration_max;
     /* and the shortest location inactivity timeout (0 = none) */
     apr_interval_time_t dir_inactivity_min;
+    /* private_key_jwt (issue #3) */
+    cis2_rp_key_t *assertion_key;   /* CIS2PrivateKeyFile */
+    cis2_rp_key_t *previous_key;    /* CIS2PreviousKeyFile */
+    const char *assertion_alg;      /* CIS2ClientAssertionAlg */
+    const char *status_path;        /* CIS2StatusPath; NULL = no page */
 
     /* derived in post_config, per process after fork: */
     cis2_login_conf_t *login;
     const char *logout_path;        /* <dir of redirect path>/logout */
     const char *bcl_path;           /* <dir>/backchannel-logout */
+    const char *jwks_path;          /* <dir>/jwks (private_key_jwt keys) */
+    const char *jwks_json;          /* the public JWKS served there */
+    const char *change_role_path;   /* <dir>/change-role */
 } cis2_srv_conf;
+
+typedef enum cis2_authz_roles {
+    CIS2_AUTHZ_SELECTED = 1,        /* Require cis2-*: the selected role */
+    CIS2_AUTHZ_ANY = 2              /* ... any of the user's roles */
+} cis2_authz_roles;
 
 typedef struct cis2_dir_conf {
     int pass_as;                    /* CIS2PassClaimsAs */
     apr_interval_time_t inactivity; /* CIS2SessionInactivityTimeout here */
     apr_interval_time_t max_duration; /* CIS2SessionMaxDuration here */
     int unauth_action;              /* CIS2UnauthAction */
+    int required_aal;               /* CIS2RequiredAAL in a <Location>:
+                                       step-up; UNSET = the server's */
+    int authz_roles;                /* CIS2AuthzRoles */
 } cis2_dir_conf;
 
 extern const command_rec cis2_cmds[];
@@ -138,6 +158,19 @@ int cis2_srv_configured(const cis2_srv_conf *sc);
  *  numbered line per problem (naming the directive) and returns the
  *  number of problems. Used by check_config, so configtest refuses it. */
 int cis2_srv_check(server_rec *s, apr_pool_t *ptemp);
+
+/** Checks that need every server: the redirect URI's host must not be the
+ *  name of ANOTHER virtual host (the callback would land there), and
+ *  CIS2StatusPath must not be an endpoint's path. Logs one numbered line
+ *  per problem; returns the count. */
+int cis2_srv_check_routing(server_rec *main_s, server_rec *s,
+                           apr_pool_t *ptemp);
+
+/** NULL if `path` (absolute) may hold a secret or a private key: a regular
+ *  file no "other" user can read or write. Else a message for the
+ *  directive's error (without a number or the directive's name). Use it
+ *  for every file that holds a secret (CIS2ClientSecret file:, keys). */
+const char *cis2_check_secret_file(apr_pool_t *p, const char *path);
 
 /** Build the runtime login configuration of every configured server
  *  (sharing one provider cache per metadata URL + issuer). */
@@ -173,5 +206,12 @@ apr_interval_time_t cis2_req_inactivity(const cis2_srv_conf *sc,
 apr_interval_time_t cis2_req_max_duration(const cis2_srv_conf *sc,
                                           const cis2_dir_conf *dc);
 int cis2_dir_unauth_action(const cis2_dir_conf *dc);
+int cis2_dir_authz_roles(const cis2_dir_conf *dc);
+/** The AAL a request needs: the <Location>'s CIS2RequiredAAL if set, else
+ *  the server's (-1 = none). */
+int cis2_dir_required_aal(const cis2_dir_conf *dc, const cis2_srv_conf *sc);
+/** The discovery URL in force (CIS2ProviderMetadataURL, else the
+ *  environment's), or NULL. */
+const char *cis2_srv_metadata_url(const cis2_srv_conf *sc);
 
 #endif /* MOD_CIS2_CONFIG_H */

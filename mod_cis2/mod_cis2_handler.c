@@ -143,6 +143,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00300)
                       "bad callback request (ref=%s): %s (%s)", ref,
                       err->detail, cis2_err_name(err->code));
+        cis2_status_refused(err->code, "CIS2-00300", ref);
         return bad_callback(r, sc, ref, "The sign-in response was not valid. "
                             "Please sign in again.");
     }
@@ -150,9 +151,13 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
      * whatever happens next (a replayed callback finds nothing) */
     if (cis2_store_take(st, CIS2_NS_PENDING, cb->state, now, &val, &len, &err,
                         r->pool) != APR_SUCCESS) {
+        if (err->code == CIS2_E_STORE_DOWN) {
+            return cis2_glue_store_unavailable(r, err, "callback");
+        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00301)
                       "callback for an unknown, expired or used sign-in "
                       "(ref=%s): %s", ref, cis2_err_name(err->code));
+        cis2_status_refused(CIS2_E_STATE, "CIS2-00301", ref);
         return bad_callback(r, sc, ref, "This sign-in link has expired or has "
                             "already been used (for example after using the "
                             "back button). Please sign in again.");
@@ -163,6 +168,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         || !cis2_ct_streq(binding, pl->binding)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00302)
                       "callback not bound to this browser (ref=%s)", ref);
+        cis2_status_refused(CIS2_E_STATE, "CIS2-00302", ref);
         return bad_callback(r, sc, ref, "This sign-in was started in another "
                             "browser or has expired. Please sign in again.");
     }
@@ -170,6 +176,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00303)
                       "CIS2 returned error '%s' to the callback (ref=%s)",
                       cb->error, ref);
+        cis2_status_refused(CIS2_E_OP_ERROR, "CIS2-00303", ref);
         return bad_callback(r, sc, ref, "NHS CIS2 did not sign you in. You may "
                             "have cancelled, or your account may not be "
                             "allowed to use this service.");
@@ -182,8 +189,10 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
                       : APLOG_ERR, 0, r, CIS2_LOGNO(00304)
                       "sign-in refused (ref=%s): %s (%s)", ref, err->detail,
                       cis2_err_name(err->code));
+        cis2_status_refused(err->code, "CIS2-00304", ref);
         return login_failed(r, sc, ref, err);
     }
+    cis2_profile_after_login(r, sc, pl, s);   /* change role: keep state */
 
     /* a NEW session id on every login (no fixation); the old one ends */
     sid = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
@@ -202,6 +211,8 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00305)
                       "cannot store the new session (ref=%s): %s", ref,
                       err ? err->detail : "random generator failed");
+        cis2_status_refused(err ? err->code : CIS2_E_CRYPTO, "CIS2-00305",
+                            ref);
         return cis2_page_send(r, HTTP_SERVICE_UNAVAILABLE,
                               "Sign-in could not be completed",
                               "Your sign-in worked, but this service could "
@@ -221,6 +232,7 @@ static int handle_callback(request_rec *r, cis2_srv_conf *sc)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00306)
                   "signed in sub=%s aal=%d ial=%d%s", s->sub, s->aal,
                   s->ial, s->sid ? "" : " (no CIS2 sid)");
+    cis2_status_count(CIS2_STAT_LOGINS, 1);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Location", target);
     return HTTP_MOVED_TEMPORARILY;
@@ -312,6 +324,7 @@ static int handle_logout(request_rec *r, cis2_srv_conf *sc)
     ap_discard_request_body(r);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CIS2_LOGNO(00307)
                   "local logout%s", sid ? "" : " (no session)");
+    cis2_status_count(CIS2_STAT_LOGOUTS, 1);
 
     if (id_token != NULL) {
         if (cis2_provider_meta(&meta, sc->login->provider, &err, r->pool)
@@ -381,6 +394,10 @@ static apr_status_t read_form_body(request_rec *r, const char **pbody)
 static int bcl_answer(request_rec *r, int status)
 {
     /* BCL 1.0 §2.8: no caching; the body does not matter */
+    cis2_status_count(CIS2_STAT_BCL_RECEIVED, 1);
+    if (status != HTTP_OK) {
+        cis2_status_count(CIS2_STAT_BCL_REFUSED, 1);
+    }
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     ap_discard_request_body(r);
     if (status == HTTP_OK) {
@@ -485,6 +502,7 @@ static int handle_backchannel_logout(request_rec *r, cis2_srv_conf *sc)
                   "back-channel logout: %d session(s) ended (%s%s)", count,
                   lc->sid ? "by sid" : "by sub=",
                   lc->sid ? "" : lc->sub);
+    cis2_status_count(CIS2_STAT_BCL_SESSIONS_ENDED, (apr_uint64_t)count);
     return bcl_answer(r, HTTP_OK);
 }
 
@@ -510,6 +528,12 @@ int cis2_hook_quick_handler(request_rec *r, int lookup_uri)
     }
     if (strcmp(path, sc->bcl_path) == 0) {
         return handle_backchannel_logout(r, sc);
+    }
+    if (sc->jwks_path != NULL && strcmp(path, sc->jwks_path) == 0) {
+        return cis2_profile_jwks(r, sc);
+    }
+    if (strcmp(path, sc->change_role_path) == 0) {
+        return cis2_profile_change_role(r, sc);
     }
     return DECLINED;
 }

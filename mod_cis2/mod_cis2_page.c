@@ -38,12 +38,22 @@ int cis2_page_send(request_rec *r, int status, const char *title,
                    const char *message, const char *ref,
                    const char *link_url, const char *link_text)
 {
+    return send_body(r, status, "text/html; charset=utf-8",
+                     cis2_page_html(r, title, message, ref, link_url,
+                                    link_text));
+}
+
+const char *cis2_page_html(request_rec *r, const char *title,
+                           const char *message, const char *ref,
+                           const char *link_url, const char *link_text)
+{
     apr_pool_t *p = r->pool;
     const char *body;
 
     apr_table_setn(r->err_headers_out, "Content-Security-Policy",
                    "default-src 'none'; style-src 'unsafe-inline'");
     apr_table_setn(r->err_headers_out, "X-Frame-Options", "DENY");
+    no_store(r);
     body = apr_pstrcat(p,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width\">"
@@ -63,7 +73,7 @@ int cis2_page_send(request_rec *r, int status, const char *title,
                           "give your IT service desk this reference: <b>",
                           cis2_html_escape(p, ref), "</b></p>", NULL) : "",
         "</body></html>\n", NULL);
-    return send_body(r, status, "text/html; charset=utf-8", body);
+    return body;
 }
 
 int cis2_page_send_json(request_rec *r, int status, const char *json)

@@ -34,11 +34,16 @@
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <util_mutex.h>
+#include <ap_mpm.h>
 
 #include "mod_cis2_private.h"
+#include "mod_cis2_config.h"
 #include "mod_cis2_store.h"
 #include "cis2_store.h"
 #include "cis2_shm.h"
+#include "cis2_util.h"
+#include "cis2_crypto.h"
+#include "cis2_store_redis.h"
 
 #define STORE_MUTEX_TYPE  "cis2-store"
 #define STORE_RETAIN_KEY  "mod_cis2-store"
@@ -63,6 +68,139 @@ static cis2_store_t *store;
 cis2_store_t *cis2_glue_store_get(void)
 {
     return store;
+}
+
+int cis2_glue_store_geometry(cis2_shm_geometry_t *geo, apr_pool_t *p)
+{
+    store_retained_t *ret = ap_retained_data_get(STORE_RETAIN_KEY);
+    cis2_shm_t *shm = NULL;
+
+    if (store == NULL || ret == NULL || ret->base == NULL
+        || cis2_shm_attach(&shm, ret->base, ret->size, NULL, p)
+           != APR_SUCCESS) {
+        return 0;
+    }
+    cis2_shm_get_geometry(shm, geo);
+    return 1;
+}
+
+/* ---- the Redis store (CIS2SessionStore redis://, issue #6) ----------------
+ * The parent derives the keys once per configuration (PBKDF2 is slow on
+ * purpose) into pconf; each child inherits them and makes its own store
+ * (own connection pool, opened lazily) in child_init. The parent itself
+ * never talks to Redis. */
+
+static const cis2_redis_conf_t *redis_conf;    /* this generation's */
+static const cis2_crypto_t *redis_keys;
+
+int cis2_glue_store_check(server_rec *main_s)
+{
+    cis2_srv_conf *sc = cis2_srv(main_s);
+
+    if (sc->redis != NULL && sc->passphrases == NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, CIS2_LOGNO(10107)
+                     "CIS2SessionStore %s needs CIS2CryptoPassphrase (the "
+                     "same on every node) to encrypt what Redis holds",
+                     sc->redis->url);
+        return 1;
+    }
+    return 0;
+}
+
+static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
+{
+#ifdef CIS2_WITH_REDIS
+    cis2_srv_conf *sc = cis2_srv(s);
+    const cis2_err_t *err = NULL;
+    cis2_crypto_t *keys = NULL;
+    apr_status_t rv;
+    const char *kids = "";
+    int i;
+
+    rv = cis2_crypto_create(&keys, (const char *const *)
+                            sc->passphrases->elts, sc->passphrases->nelts,
+                            CIS2_CRYPTO_KDF_ITERATIONS, &err, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(10108)
+                     "CIS2CryptoPassphrase: cannot derive the keys: %s",
+                     err ? err->detail : "unknown error");
+        return rv;
+    }
+    for (i = 0; i < cis2_crypto_nkeys(keys); i++) {
+        kids = apr_pstrcat(pconf, kids, i ? ", " : "",
+                           cis2_crypto_kid(keys, i, pconf),
+                           i ? "" : " (writes)", NULL);
+    }
+    /* TLS files are read now, as root: children run as the User */
+    rv = cis2_redis_conf_load_tls(sc->redis, &err, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CIS2_LOGNO(10112)
+                     "CIS2SessionStore %s: %s", sc->redis->url,
+                     err ? err->detail : "TLS set-up failed");
+        return rv;
+    }
+    redis_conf = sc->redis;
+    redis_keys = keys;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10109)
+                 "session store: Redis at %s, key ids %s, timeouts %"
+                 APR_TIME_T_FMT " ms connect / %" APR_TIME_T_FMT " ms "
+                 "command, %s idle connections per process",
+                 redis_conf->url, kids,
+                 apr_time_as_msec(redis_conf->connect_timeout),
+                 apr_time_as_msec(redis_conf->timeout),
+                 redis_conf->max_idle < 0 ? "one per thread of"
+                 : apr_psprintf(pconf, "up to %d", redis_conf->max_idle));
+    return APR_SUCCESS;
+#else
+    return APR_ENOTIMPL;        /* the setter refused it already */
+#endif
+}
+
+static apr_status_t redis_child_init(apr_pool_t *pchild, server_rec *s)
+{
+#ifdef CIS2_WITH_REDIS
+    const cis2_err_t *err = NULL;
+    cis2_store_t *st = NULL;
+    const cis2_redis_conf_t *conf = redis_conf;
+    int threads = 0;
+
+    /* pool= not set: one idle connection per worker thread, so a busy
+     * child never closes and reopens connections */
+    if (conf->max_idle < 0) {
+        cis2_redis_conf_t *c = apr_pmemdup(pchild, conf, sizeof(*c));
+
+        if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+            || threads < 1) {
+            threads = 1;
+        }
+        c->max_idle = threads;
+        conf = c;
+    }
+    if (cis2_store_redis_create(&st, conf, redis_keys, &err, pchild)
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CIS2_LOGNO(10110)
+                     "cannot set up the Redis session store in this child: "
+                     "%s", err ? err->detail : "unknown error");
+        return APR_EGENERAL;
+    }
+    store = st;
+#endif
+    return APR_SUCCESS;
+}
+
+int cis2_glue_store_unavailable(request_rec *r, const cis2_err_t *err,
+                                const char *during)
+{
+    const char *ref = cis2_random_ref(r->pool);
+
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(10111)
+                  "session store unavailable during %s (ref=%s): %s", during,
+                  ref, err && err->detail ? err->detail : "no store");
+    apr_table_setn(r->err_headers_out, "Retry-After", "10");
+    return cis2_page_send(r, HTTP_SERVICE_UNAVAILABLE,
+                          "Service temporarily unavailable",
+                          "This service cannot check sign-ins at the moment. "
+                          "Please try again in a minute.", ref, NULL, NULL);
 }
 
 apr_status_t cis2_glue_store_pre_config(apr_pool_t *pconf)
@@ -96,11 +234,13 @@ static const char *describe(apr_pool_t *p, const store_retained_t *ret)
         return "(unreadable)";
     }
     cis2_shm_get_geometry(shm, &g);
-    return apr_psprintf(p, "%s, layout v%u, %u buckets, heap %s "
+    return apr_psprintf(p, "%s, layout v%u, %u buckets + 2 x %u index "
+                        "buckets, heap %s "
                         "(sessions %s, pending logins %s, replay markers "
-                        "%s; largest session %s), mutex %s%s%s",
+                        "%s; largest session %s), writers' mutex %s%s%s",
                         kib(p, g.size), (unsigned)g.version,
-                        (unsigned)g.nbuckets, kib(p, g.heap_bytes),
+                        (unsigned)g.nbuckets, (unsigned)g.nix_buckets,
+                        kib(p, g.heap_bytes),
                         kib(p, g.quota[CIS2_NS_SESSION]),
                         kib(p, g.quota[CIS2_NS_PENDING]),
                         kib(p, g.quota[CIS2_NS_REPLAY]),
@@ -108,6 +248,28 @@ static const char *describe(apr_pool_t *p, const store_retained_t *ret)
                         apr_global_mutex_name(ret->mutex),
                         ret->lockfile ? " " : "",
                         ret->lockfile ? ret->lockfile : "");
+}
+
+/* The counters, at every restart (the status page shows them live). */
+static void log_counters(server_rec *s, const cis2_store_stats_t *st)
+{
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10011)
+                 "session store: %" APR_UINT64_T_FMT " sessions in %"
+                 APR_UINT64_T_FMT " bytes (%" APR_UINT64_T_FMT " bytes of "
+                 "keys and values), %" APR_UINT64_T_FMT " pending logins, %"
+                 APR_UINT64_T_FMT " replay markers; %" APR_SIZE_T_FMT " of %"
+                 APR_SIZE_T_FMT " bytes used; hits %" APR_UINT64_T_FMT
+                 ", misses %" APR_UINT64_T_FMT ", expired %" APR_UINT64_T_FMT
+                 ", evictions %" APR_UINT64_T_FMT ", puts %" APR_UINT64_T_FMT
+                 " (%" APR_UINT64_T_FMT " failed), lock waits %"
+                 APR_UINT64_T_FMT ", read retries %" APR_UINT64_T_FMT
+                 " (%" APR_UINT64_T_FMT " sent to the lock)",
+                 st->entries[CIS2_NS_SESSION], st->bytes[CIS2_NS_SESSION],
+                 st->payload[CIS2_NS_SESSION], st->entries[CIS2_NS_PENDING],
+                 st->entries[CIS2_NS_REPLAY], st->used_bytes, st->size_bytes,
+                 st->hits, st->misses, st->expired, st->evictions, st->puts,
+                 st->put_failures, st->lock_waits, st->read_retries,
+                 st->read_fallbacks);
 }
 
 /* A new segment of `size` bytes from the process pool: anonymous where APR
@@ -140,6 +302,11 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
     apr_shm_t *shm = NULL;
     apr_status_t rv;
 
+    redis_conf = NULL;
+    redis_keys = NULL;
+    if (cis2_srv(s)->redis != NULL) {
+        return redis_post_config(pconf, s);
+    }
     if (ret == NULL) {
         ret = ap_retained_data_create(STORE_RETAIN_KEY, sizeof(*ret));
     }
@@ -180,6 +347,7 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
                          "%u, %" APR_UINT64_T_FMT " sessions): %s",
                          ret->generation, stats.entries[CIS2_NS_SESSION],
                          describe(pconf, ret));
+            log_counters(s, &stats);
             store = st;
             return APR_SUCCESS;
         }
@@ -219,7 +387,7 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
     ret->size = apr_shm_size_get(shm);
     ret->wanted = size;
     ret->generation = 1;
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, CIS2_LOGNO(10004)
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10004)
                  "session store created: %s", describe(pconf, ret));
     store = st;
     return APR_SUCCESS;
@@ -233,6 +401,9 @@ apr_status_t cis2_glue_store_child_init(apr_pool_t *pchild, server_rec *s)
     cis2_store_t *st = NULL;
     apr_status_t rv;
 
+    if (redis_conf != NULL) {
+        return redis_child_init(pchild, s);
+    }
     if (store == NULL || ret == NULL || ret->shm == NULL) {
         return APR_SUCCESS;             /* post_config set up no store */
     }

@@ -11,6 +11,7 @@
 
 #include <httpd.h>
 #include "cis2_store.h"
+#include "cis2_shm.h"
 
 /** pre_config: register the "cis2-store" mutex type, so the admin can pick
  *  its mechanism with `Mutex <mech> cis2-store`. */
@@ -29,6 +30,20 @@ apr_status_t cis2_glue_store_post_config(apr_pool_t *pconf, server_rec *s,
  *  On failure the store is unavailable in this child (requests get
  *  CIS2_E_STORE_DOWN) and the reason is logged. */
 apr_status_t cis2_glue_store_child_init(apr_pool_t *pchild, server_rec *s);
+
+/** The shared memory segment's geometry (for the status page): 1 and *geo
+ *  filled when this process has a shm store, else 0. Reads only fields
+ *  fixed at format time, so it takes no lock. */
+int cis2_glue_store_geometry(cis2_shm_geometry_t *geo, apr_pool_t *p);
+/** check_config: a Redis store needs CIS2CryptoPassphrase. Logs and
+ *  returns the number of problems (configtest refuses them). */
+int cis2_glue_store_check(server_rec *main_s);
+
+/** The store cannot be reached (CIS2_E_STORE_DOWN): one numbered log line
+ *  with a reference and `during` (what was being done), and a 503 page
+ *  with Retry-After. Returns what cis2_page_send returns (OK). */
+int cis2_glue_store_unavailable(request_rec *r, const cis2_err_t *err,
+                                const char *during);
 
 /** This process's store, or NULL if none was set up. */
 cis2_store_t *cis2_glue_store_get(void);

@@ -56,11 +56,11 @@ const MAX_LOG = 200;
 
 // ---------------------------------------------------------------- command line
 
-function usage(msg) {
+function usage(msg, code = 2) {
   if (msg) process.stderr.write(`cis2-sim: ${msg}\n`);
   process.stderr.write('usage: node sim.js --port <p> --clients <clients.json> [--users <users.json>]'
     + ' [--host 127.0.0.1] [--keys <jwks.json>] [--extra-key]\n');
-  process.exit(2);
+  process.exit(code);
 }
 
 let opts;
@@ -79,7 +79,7 @@ try {
 } catch (err) {
   usage(err.message);
 }
-if (opts.help) usage();
+if (opts.help) usage('', 0);
 if (opts.port === undefined || !/^\d+$/.test(opts.port) || Number(opts.port) > 65535) {
   usage('--port <0-65535> is required');
 }
@@ -301,6 +301,7 @@ if (!Array.isArray(clientsIn)) usage('clients file must be a JSON array');
 const PASSTHROUGH = [
   'client_secret', 'client_name', 'redirect_uris', 'post_logout_redirect_uris', 'jwks_uri', 'jwks',
   'backchannel_logout_uri', 'backchannel_logout_session_required', 'token_endpoint_auth_signing_alg',
+  'userinfo_signed_response_alg',
 ];
 const clients = clientsIn.map((c) => {
   const m = {
@@ -326,7 +327,7 @@ const clients = clientsIn.map((c) => {
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const STYLE = 'body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}'
   + 'td,th{border:1px solid #ccc;padding:.4em .6em;text-align:left;vertical-align:top}'
-  + 'small{color:#555}code{background:#f4f4f4}';
+  + 'small{color:#555}code{background:#f4f4f4}ul.roles{margin:.3em 0 0 1em;padding:0}';
 function page(title, body) {
   return `<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>${esc(title)}</title>`
     + `<style>${STYLE}</style></head>\n<body>\n<h1>${esc(title)}</h1>\n${body}\n</body></html>\n`;
@@ -350,8 +351,14 @@ function loginPage(uid, details) {
       select = `<select name="role">${roles.map((r) => `<option value="${esc(r.person_roleid)}">`
         + `${esc(r.person_roleid)} ${esc(r.org_code)} ${esc(r.role_code)}</option>`).join('')}</select> `;
     }
+    // what each role is, so a person can pick the case to try
+    const shortRole = (r) => String(r.role_name || r.role_code || '').split(':').pop().replace(/"/g, '');
+    const shown = roles.slice(0, 4).map((r) => `<li>${esc(shortRole(r))} <small>at ${esc(r.org_code)}`
+      + ` (${esc(r.person_roleid)})</small></li>`).join('');
+    const more = roles.length > 4 ? `<li><small>and ${roles.length - 4} more</small></li>` : '';
+    const roleCell = roles.length ? `${roles.length}<ul class="roles">${shown}${more}</ul>` : '0 <small>(no roles)</small>';
     return `<tr><td>${esc(u.name)}<br><small>${esc(u.id)}: ${esc(u.description || '')}</small></td>`
-      + `<td>${esc(u.uid)}</td><td>${roles.length}</td>`
+      + `<td>${esc(u.uid)}</td><td>${roleCell}</td>`
       + `<td>AAL${esc(u.aal)} (${esc((u.amr || []).join(', '))})</td><td>`
       + `<form id="login-${esc(u.id)}" method="post" action="/interaction/${esc(uid)}/login">`
       + `<input type="hidden" name="user" value="${esc(u.id)}">${select}`
@@ -389,6 +396,7 @@ function buildProvider(issuer) {
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['RS256', 'RS512'],
+      userinfoSigningAlgValues: ['RS256', 'RS512'],
       clientAuthSigningAlgValues: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'HS256', 'HS384', 'HS512'],
     },
     claims: {
@@ -423,6 +431,7 @@ function buildProvider(issuer) {
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       userinfo: { enabled: true },
+      jwtUserinfo: { enabled: true }, // clients registered with userinfo_signed_response_alg
       pushedAuthorizationRequests: { enabled: false },
       resourceIndicators: { enabled: false },
       dPoP: { enabled: false },
@@ -608,6 +617,16 @@ async function cis2Shape(ctx, next) {
       sim.nextUserinfo = null;
       applyOverrides(ctx.body, knob.claims || knob);
     }
+  } else if (route === 'userinfo' && ctx.status === 200 && typeof ctx.body === 'string') {
+    // Signed UserInfo: CIS2's has no aud (CIS2.md §6); re-signed after the knob's overrides.
+    const { header, payload } = decodeJws(ctx.body);
+    delete payload.aud;
+    const knob = sim.nextUserinfo || {};
+    sim.nextUserinfo = null;
+    const { sign_with: signWith, claims, ...rest } = knob;
+    applyOverrides(payload, claims || rest);
+    ctx.body = signJws(header, payload, signWith);
+    ctx.type = 'application/jwt; charset=utf-8';
   }
 }
 
@@ -856,6 +875,14 @@ async function handleAdmin(req, res, name) {
       case 'rotate-keys':
         await rotateKeys(body.keep_old !== false);
         break;
+      case 'expire-client-jwks': {
+        // The cached copy of a private_key_jwt client's jwks_uri goes stale now, as it does
+        // at CIS2 (ForgeRock refetches on an unknown kid at most once a minute).
+        const client = await provider.Client.find(String(body.client_id));
+        if (!client?.jwksUri) throw new Error(`no client ${body.client_id} with a jwks_uri`);
+        client.asymmetricKeyStore.freshUntil = 0;
+        break;
+      }
       default:
         sendJson(res, 404, { error: `no admin endpoint ${name}` });
         return;

@@ -141,3 +141,136 @@ def test_lifecycle_directives_in_location_pass(port_pool):
                          "CIS2CookieDomain example.nhs.uk"],
              extra=extra).configtest()
     assert p.returncode == 0, p.stdout + p.stderr
+# ---- issue #8: every misconfiguration configtest can detect ----------------
+
+def secret_file(mode):
+    d = tempfile.mkdtemp(prefix="cis2-secret-")
+    path = os.path.join(d, "secret")
+    with open(path, "w") as f:
+        f.write("file-secret-0123456789abcdef\n")
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o602])
+def test_world_accessible_secret_file(port_pool, mode):
+    path = secret_file(mode)
+    p = make(port_pool, [f"CIS2ClientSecret file:{path}"]).configtest()
+    assert_refused(p, "CIS2ClientSecret")
+    out = p.stdout + p.stderr
+    assert "CIS2-00170" in out and "chmod 600" in out, out
+    assert "file-secret-0123456789abcdef" not in out
+
+
+def test_group_readable_secret_file_passes(port_pool):
+    """root:www-data 640 is a usual way to keep a secret: allowed."""
+    p = make(port_pool, [f"CIS2ClientSecret file:{secret_file(0o640)}"]).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_secret_path_is_a_directory(port_pool):
+    d = tempfile.mkdtemp(prefix="cis2-secret-")
+    os.chmod(d, 0o700)
+    assert_refused(make(port_pool, [f"CIS2ClientSecret file:{d}"]).configtest(),
+                   "CIS2ClientSecret")
+
+
+@pytest.mark.parametrize("uri", [
+    "http://app.example.nhs.uk/cis2/callback",
+    "http://10.1.2.3:8080/cis2/callback",
+    "http://localhost.example.com/cis2/callback",
+])
+def test_plain_http_redirect_uri_outside_localhost(port_pool, uri):
+    p = make(port_pool, [f"CIS2RedirectURI {uri}"]).configtest()
+    assert_refused(p, "CIS2RedirectURI")
+    assert "CIS2-00171" in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("uri", [
+    "https://app.example.nhs.uk/cis2/callback",
+    "http://localhost:8080/cis2/callback",
+    "http://127.0.0.2/cis2/callback",
+    "http://[::1]:8080/cis2/callback",
+])
+def test_https_or_loopback_redirect_uri_passes(port_pool, uri):
+    p = make(port_pool, [f"CIS2RedirectURI {uri}"]).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def vhosts(port, one_redirect):
+    return f"""
+<VirtualHost 127.0.0.1:{port}>
+    ServerName one.example.nhs.uk
+    CIS2RedirectURI {one_redirect}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName two.example.nhs.uk
+    ServerAlias *.two.example.nhs.uk
+    CIS2RedirectURI https://two.example.nhs.uk/sso/callback
+</VirtualHost>
+"""
+
+
+@pytest.mark.parametrize("host", ["two.example.nhs.uk", "x.two.example.nhs.uk"])
+def test_redirect_uri_served_by_another_vhost(port_pool, host):
+    """The callback would reach a virtual host that does not handle it:
+    CIS2 sign-in could never complete there. (The port must be one that
+    virtual host listens on: a same-named vhost on another port, say the
+    :80 one that redirects to https, does not receive the callback.)"""
+    h = make(port_pool)
+    h.extra = vhosts(h.port, f"https://{host}:{h.port}/cis2/callback")
+    h.write_conf()
+    p = h.configtest()
+    assert_refused(p, "CIS2RedirectURI")
+    out = p.stdout + p.stderr
+    assert "CIS2-00702" in out and "two.example.nhs.uk" in out, out
+
+
+def test_redirect_uri_of_own_vhost_passes(port_pool):
+    h = make(port_pool)
+    h.extra = vhosts(h.port, f"https://one.example.nhs.uk:{h.port}/cis2/callback")
+    h.write_conf()
+    p = h.configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_same_name_on_another_port_passes(port_pool):
+    h = make(port_pool)
+    h.extra = vhosts(h.port, "https://two.example.nhs.uk/cis2/callback")
+    h.write_conf()
+    p = h.configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_inherited_settings_pass(port_pool):
+    """A vhost inheriting the main server's CIS2 settings answers the same
+    callback itself: not a misconfiguration."""
+    h = make(port_pool)
+    h.directives.append(f"CIS2RedirectURI https://app.example.nhs.uk:{h.port}/cis2/callback")
+    h.extra = (f"<VirtualHost 127.0.0.1:{h.port}>\n"
+               "    ServerName app.example.nhs.uk\n</VirtualHost>\n")
+    h.write_conf()
+    p = h.configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("path", ["/cis2/callback", "/cis2/logout"])
+def test_status_path_on_an_endpoint(port_pool, path):
+    p = make(port_pool, [f"CIS2StatusPath {path}"]).configtest()
+    assert_refused(p, "CIS2StatusPath")
+    assert "CIS2-00703" in p.stdout + p.stderr
+
+
+def test_status_path_must_be_local(port_pool):
+    assert_refused(make(port_pool, ["CIS2StatusPath http://x/status"]).configtest(),
+                   "CIS2StatusPath")
+
+
+def test_status_path_passes(port_pool):
+    p = make(port_pool, ["CIS2StatusPath /cis2-status"]).configtest()
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("missing", ["CIS2ProviderMetadataURL"])
+def test_missing_provider(port_pool, missing):
+    assert_refused(make(port_pool, [f"-{missing}"]).configtest(), "CIS2Environment")

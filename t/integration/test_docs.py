@@ -48,3 +48,63 @@ def test_every_directive_is_documented():
     documented = set(re.findall(r"^### (CIS2\w+)", doc, re.M))
     assert sorted(names - documented) == [], "undocumented directives"
     assert sorted(documented - names) == [], "documented directives that do not exist"
+
+
+# ---- issue #8: docs an admin can live by ------------------------------------
+
+BAD_LEVELS = ("emerg", "crit", "error", "warn", "config error")
+
+
+def test_every_log_row_has_meaning_cause_and_fix():
+    doc = (TOP / "docs" / "log-messages.md").read_text()
+    rows = re.findall(r"^\| (CIS2-\d{5}) \|(.*)\|\s*$", doc, re.M)
+    assert len(rows) > 40, "row scan is broken"
+    for num, rest in rows:
+        cells = [c.strip() for c in rest.split("|")]
+        assert len(cells) == 4, f"{num}: expected level|meaning|cause|fix"
+        level, meaning, cause, fix = cells[0], cells[1], cells[2], cells[3]
+        assert level and meaning and cause and fix, f"{num}: empty cell"
+        if any(level.startswith(b) for b in BAD_LEVELS):
+            assert fix not in ("—", "-"), f"{num} ({level}) gives the admin no fix"
+
+
+def test_troubleshooting_names_only_real_numbers():
+    uses = source_numbers()
+    doc = (TOP / "docs" / "troubleshooting.md").read_text()
+    named = set(re.findall(r"CIS2-(\d{5})", doc))
+    # "CIS2-00120, 00121" style lists
+    for m in re.finditer(r"CIS2-\d{5}((?:, \d{5})+)", doc):
+        named |= set(re.findall(r"\d{5}", m.group(1)))
+    assert len(named) > 10, "scan is broken"
+    assert sorted(named - set(uses)) == [], "troubleshooting.md names unknown numbers"
+
+
+def test_every_directive_has_syntax_default_context():
+    doc = (TOP / "docs" / "directives.md").read_text()
+    sections = re.split(r"^### ", doc, flags=re.M)[1:]
+    assert len(sections) > 10
+    for sec in sections:
+        name = sec.split("\n", 1)[0].strip()
+        for field in ("- Syntax:", "- Default:", "- Context:"):
+            assert field in sec, f"{name}: no '{field}' line"
+
+
+def test_doc_links_resolve():
+    """Every relative Markdown link in README and docs/ points at a file."""
+    files = [TOP / "README"] + sorted((TOP / "docs").glob("*.md"))
+    broken = []
+    for f in files:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", f.read_text()):
+            if "://" in target:
+                continue
+            if not (f.parent / target).exists():
+                broken.append(f"{f.name} -> {target}")
+    assert broken == []
+
+
+def test_readme_commands_exist():
+    readme = (TOP / "README").read_text()
+    for cmd in ("t/demo/run", "t/run-all"):
+        assert cmd in readme and (TOP / cmd).is_file()
+    for doc in re.findall(r"^\s+(\w[\w-]*\.md)\s", readme, re.M):
+        assert (TOP / "docs" / doc).is_file(), f"README lists docs/{doc}"

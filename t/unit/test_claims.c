@@ -658,6 +658,42 @@ START_TEST(amr_and_auth_time_shapes)
 }
 END_TEST
 
+START_TEST(authz_view)
+{
+    apr_array_header_t *roles, *scalars;
+    int sel, i, have_nonce = 0, have_sid = 0;
+    const char *gmc = NULL;
+    const cis2_role_t *r;
+    json_t *none = cis2_claims_merge(g_pool, parse(id_token_json), NULL);
+
+    cis2_claims_authz(&roles, &sel, &scalars, nurse(), g_pool);
+    ck_assert_int_eq(roles->nelts, 1);
+    ck_assert_int_eq(sel, 0);
+    r = &APR_ARRAY_IDX(roles, 0, cis2_role_t);
+    ck_assert_str_eq(r->id, "555254240100");
+    ck_assert_str_eq(r->code, "S8000:G8000:R8001");
+    ck_assert_str_eq(r->org, "RBA");
+    ck_assert_int_eq(r->activities->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(r->activities, 1, const char *), "B0825");
+    for (i = 0; i < scalars->nelts; i++) {
+        const cis2_kv_t *kv = &APR_ARRAY_IDX(scalars, i, cis2_kv_t);
+
+        have_nonce |= strcmp(kv->name, "nonce") == 0;
+        have_sid |= strcmp(kv->name, "sid") == 0;
+        if (strcmp(kv->name, "gmc_id") == 0) {
+            gmc = kv->value;
+        }
+    }
+    ck_assert(!have_nonce && !have_sid);
+    ck_assert_str_eq(gmc, "1234567");
+
+    /* no roles at all (CIS2.md §7): empty, nothing selected */
+    cis2_claims_authz(&roles, &sel, &scalars, none, g_pool);
+    ck_assert_int_eq(roles->nelts, 0);
+    ck_assert_int_eq(sel, -1);
+}
+END_TEST
+
 START_TEST(uid_fallbacks)
 {
     apr_array_header_t *env;
@@ -681,6 +717,7 @@ Suite *cis2_test_suite(void)
     tc = tcase_create("render");
     cis2_test_fixture(tc);
     tcase_add_test(tc, nurse_one_role);
+    tcase_add_test(tc, authz_view);
     tcase_add_test(tc, doctor_several_roles);
     tcase_add_test(tc, no_roles);
     tcase_add_test(tc, fifty_roles);

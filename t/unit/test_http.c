@@ -258,7 +258,19 @@ static apr_status_t run_wait(apr_pool_t *p, const char *const *argv)
     return APR_SUCCESS;
 }
 
+static int tls_server_opts(tls_srv_t *t, const char *san,
+                           const char *opt1, const char *opt2,
+                           const char *opt3);
+
 static int tls_server(tls_srv_t *t, const char *san)
+{
+    return tls_server_opts(t, san, NULL, NULL, NULL);
+}
+
+/* opt1..opt3: extra s_server options (NULL-terminated early) */
+static int tls_server_opts(tls_srv_t *t, const char *san,
+                           const char *opt1, const char *opt2,
+                           const char *opt3)
 {
     const char *tmp, *dir, *key;
     apr_procattr_t *attr;
@@ -293,7 +305,7 @@ static int tls_server(tls_srv_t *t, const char *san)
         const char *const srv[] = {
             "openssl", "s_server", "-accept",
             apr_psprintf(g_pool, "127.0.0.1:%d", t->port), "-cert", t->cert,
-            "-key", key, "-www", "-quiet", NULL
+            "-key", key, "-www", "-quiet", opt1, opt2, opt3, NULL
         };
 
         apr_procattr_create(&attr, g_pool);
@@ -386,6 +398,50 @@ START_TEST(tls_host_name_mismatch_is_refused)
     /* trusted certificate, but for another name than the one dialled */
     if (!tls_server(&t, "DNS:op.example")) {
         return;
+    }
+    o.ca_file = t.cert;
+    ck_assert_int_ne(cis2_http_get(&resp, &o,
+                                   apr_psprintf(g_pool, "https://127.0.0.1:"
+                                                "%d/", t.port),
+                                   NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_HTTP);
+    tls_cleanup_files(&t);
+}
+END_TEST
+
+/* NHS CIA Sec Req 003 (CIS2.md §2): nothing below TLS 1.2 towards CIS2.
+ * The server speaks only TLS 1.1 (proved by a TLS 1.1 s_client handshake),
+ * the certificate is trusted: the only reason left to fail is the version. */
+START_TEST(tls_1_1_server_is_refused)
+{
+    tls_srv_t t;
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+    cis2_http_opts_t o = { .timeout = apr_time_from_sec(5) };
+
+    if (!tls_server_opts(&t, "IP:127.0.0.1", "-tls1_1", "-cipher",
+                         "DEFAULT@SECLEVEL=0")) {
+        return;
+    }
+    {
+        const char *const cli[] = {
+            "openssl", "s_client", "-connect",
+            apr_psprintf(g_pool, "127.0.0.1:%d", t.port), "-tls1_1",
+            "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", t.cert, NULL
+        };
+
+        int tries;
+
+        /* s_server serves one connection at a time (and had the probe of
+         * tls_server_opts to drop first): allow a few attempts */
+        for (tries = 0; tries < 10; tries++) {
+            if (run_wait(g_pool, cli) == APR_SUCCESS) {
+                break;
+            }
+            apr_sleep(apr_time_from_msec(100));
+        }
+        ck_assert_msg(tries < 10,
+                      "control: a TLS 1.1 client cannot reach the server");
     }
     o.ca_file = t.cert;
     ck_assert_int_ne(cis2_http_get(&resp, &o,
@@ -709,6 +765,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tls, tls_self_signed_is_refused_without_ca_file);
     tcase_add_test(tls, tls_with_ca_file_is_accepted);
     tcase_add_test(tls, tls_host_name_mismatch_is_refused);
+    tcase_add_test(tls, tls_1_1_server_is_refused);
     tcase_add_test(tls, missing_ca_file_is_refused);
     suite_add_tcase(s, ok);
     suite_add_tcase(s, fail);

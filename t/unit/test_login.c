@@ -14,6 +14,9 @@
 #include "jwtmint.h"
 #include "cis2_login.h"
 #include "cis2_util.h"
+#include "cis2_json.h"
+#include "cis2_jwt.h"
+#include <stdlib.h>
 
 #define CLIENT "123456789012.apps.national"
 #define SECRET "s3cr3t-for-tests"
@@ -217,6 +220,9 @@ START_TEST(good_login_with_secret_post)
     ck_assert_int_eq(s->aal, 3);
     ck_assert_int_eq(s->ial, 3);
     ck_assert(s->expires == now + conf.session_max);
+    ck_assert_str_eq(env_get(s, "CIS2_SESSION_EXPIRES"),
+                     apr_psprintf(g_pool, "%" APR_INT64_T_FMT,
+                                  (apr_int64_t)apr_time_sec(s->expires)));
     ck_assert_str_eq(env_get(s, "CIS2_NAME"), "SMITH Jane Mrs");
     ck_assert_str_eq(env_get(s, "CIS2_ROLES"), "555254240100");
     ck_assert_str_eq(env_get(s, "CIS2_ORGS"), "RBA");
@@ -492,6 +498,127 @@ START_TEST(logout_token_refusals)
 }
 END_TEST
 
+START_TEST(private_key_jwt_sends_a_signed_assertion)
+{
+    cis2_pending_t *pl;
+    const loopsrv_req_t *req;
+    cis2_rp_key_t *key;
+    cis2_jws_t *jws;
+    const cis2_err_t *err = NULL;
+    apr_table_t *form;
+    const char *assertion;
+    apr_int64_t iat, exp;
+
+    ck_assert_int_eq(cis2_rp_key_load_file(&key, cis2_test_data("key2.pem"),
+                                           NULL, &err, g_pool), APR_SUCCESS);
+    warm_up();
+    pl = begin(NULL);
+    conf.auth_method = CIS2_AUTH_PRIVATE_KEY_JWT;
+    conf.assertion_key = key;
+    conf.assertion_alg = "RS512";
+    conf.userinfo = 0;
+    serve_token(mint(KID1, "key1.pem", claims_json(pl->nonce, NULL)));
+    ck_assert_int_eq(complete_code(pl, NULL), CIS2_E_NONE);
+    req = loopsrv_last(srv, g_pool);
+    ck_assert_ptr_null(strstr(req->body, "client_secret"));
+    ck_assert_ptr_null(apr_table_get(req->headers, "Authorization"));
+    ck_assert_int_eq(cis2_form_parse(&form, req->body, 65536, 32, &err,
+                                     g_pool), APR_SUCCESS);
+    ck_assert_str_eq(apr_table_get(form, "client_assertion_type"),
+                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    assertion = apr_table_get(form, "client_assertion");
+    ck_assert_ptr_nonnull(assertion);
+    ck_assert_int_eq(cis2_jws_parse(&jws, assertion, strlen(assertion), 0,
+                                    &err, g_pool), APR_SUCCESS);
+    ck_assert_str_eq(jws->alg, "RS512");
+    ck_assert_str_eq(jws->kid, cis2_rp_key_kid(key));
+    ck_assert_str_eq(cis2_json_str(jws->payload, "iss"), CLIENT);
+    ck_assert_str_eq(cis2_json_str(jws->payload, "sub"), CLIENT);
+    /* aud: the discovered token endpoint, byte for byte */
+    ck_assert_str_eq(cis2_json_str(jws->payload, "aud"),
+                     loopsrv_url(srv, "/access_token"));
+    ck_assert(cis2_json_numeric_date(jws->payload, "iat", &iat));
+    ck_assert(cis2_json_numeric_date(jws->payload, "exp", &exp));
+    ck_assert_int_le(exp - iat, 300);
+    ck_assert_int_le(labs((long)(iat - apr_time_sec(apr_time_now()))), 5);
+
+    /* without a key that can sign, the exchange is not even attempted */
+    conf.assertion_key = NULL;
+    pl = begin(NULL);
+    ck_assert_int_eq(complete_code(pl, NULL), CIS2_E_CONFIG);
+}
+END_TEST
+
+/* The standard claims with authentication_assurance_level "2". */
+static const char *aal2_claims(const char *nonce)
+{
+    char *j = apr_pstrdup(g_pool, claims_json(nonce, NULL));
+    char *at = strstr(j, "\"authentication_assurance_level\":\"3\"");
+
+    ck_assert_ptr_nonnull(at);
+    at[sizeof("\"authentication_assurance_level\":\"") - 1] = '2';
+    return j;
+}
+
+START_TEST(step_up_requirement_is_checked_at_the_callback)
+{
+    cis2_pending_t *pl;
+    cis2_login_opts_t o = { "AAL3_ANY", 3, CIS2_PENDING_STEP_UP };
+    const char *state, *url;
+    const cis2_err_t *err = NULL;
+
+    /* an AAL2 site; the pending sign-in asked for AAL3 */
+    conf.required_aal = 2;
+    conf.acr_values = "AAL2_OR_AAL3_ANY";
+    conf.userinfo = 0;
+    ck_assert_int_eq(cis2_login_begin_opts(&state, &pl, &url, &conf, &o,
+                                           "binding-1", "/", now, &err,
+                                           g_pool), APR_SUCCESS);
+    ck_assert_ptr_nonnull(strstr(url, "acr_values=AAL3_ANY"));
+    ck_assert_int_eq(pl->required_aal, 3);
+    serve_token(mint(KID1, "key1.pem", aal2_claims(pl->nonce)));
+    ck_assert_int_eq(complete_code(pl, NULL), CIS2_E_AAL);
+    /* the same AAL2 answer to an ordinary sign-in of the AAL2 site is fine */
+    pl = begin(NULL);
+    serve_token(mint(KID1, "key1.pem", aal2_claims(pl->nonce)));
+    ck_assert_int_eq(complete_code(pl, NULL), CIS2_E_NONE);
+}
+END_TEST
+
+START_TEST(session_carries_the_roles_for_authorization)
+{
+    cis2_session_t *s = NULL;
+    cis2_pending_t *pl;
+    const cis2_role_t *r;
+
+    conf.scope = "openid profile nationalrbacaccess selectedrole";
+    pl = begin(NULL);
+    serve_token(mint(KID1, "key1.pem", claims_json(pl->nonce,
+        ",\"selected_roleid\":\"555254240100\"")));
+    serve_userinfo(SUB, NULL);
+    ck_assert_int_eq(complete_code(pl, &s), CIS2_E_NONE);
+    ck_assert_int_eq(s->roles->nelts, 1);
+    ck_assert_int_eq(s->selected_role, 0);
+    r = &APR_ARRAY_IDX(s->roles, 0, cis2_role_t);
+    ck_assert_str_eq(r->code, "S8000:G8000:R8001");
+    ck_assert_str_eq(APR_ARRAY_IDX(r->activities, 0, const char *), "B0401");
+}
+END_TEST
+
+START_TEST(change_role_scope)
+{
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool,
+                     "openid profile selectedrole nationalrbacaccess"),
+                     "openid profile nationalrbacaccess changedrole");
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool, "openid"),
+                     "openid changedrole");
+    ck_assert_str_eq(cis2_login_change_role_scope(g_pool,
+                     "openid changedrole"), "openid changedrole");
+    ck_assert_str_eq(cis2_login_acr_for_aal(3), "AAL3_ANY");
+    ck_assert_str_eq(cis2_login_acr_for_aal(2), "AAL2_OR_AAL3_ANY");
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("login");
@@ -499,6 +626,10 @@ Suite *cis2_test_suite(void)
 
     cis2_test_fixture(tc);
     tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, change_role_scope);
+    tcase_add_test(tc, private_key_jwt_sends_a_signed_assertion);
+    tcase_add_test(tc, step_up_requirement_is_checked_at_the_callback);
+    tcase_add_test(tc, session_carries_the_roles_for_authorization);
     tcase_add_test(tc, begin_builds_the_authorization_request);
     tcase_add_test(tc, good_login_with_secret_post);
     tcase_add_test(tc, token_request_carries_verifier_and_secret);

@@ -223,9 +223,9 @@ START_TEST(pending_round_trip)
     cis2_pending_t pl = {
         "123456789012.apps.national", "binding-cookie-value", "n-0S6_WzA2Mj",
         "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "/app/page?x=1",
-        "AAL3_ANY", 0
+        "AAL3_ANY", 0, 2, CIS2_PENDING_STEP_UP
     };
-    cis2_pending_t empty = { NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+    cis2_pending_t empty = { NULL, NULL, NULL, NULL, NULL, NULL, 0, -1, 0 };
     cis2_pending_t *out = NULL;
     const char *buf;
     apr_size_t len;
@@ -243,6 +243,8 @@ START_TEST(pending_round_trip)
     ck_assert_str_eq(out->return_url, pl.return_url);
     ck_assert_str_eq(out->acr_values, pl.acr_values);
     ck_assert_int_eq(out->created, pl.created);
+    ck_assert_int_eq(out->required_aal, 2);
+    ck_assert_int_eq(out->flags, CIS2_PENDING_STEP_UP);
 
     ck_assert_int_eq(cis2_pending_encode(&buf, &len, &empty, &err, g_pool),
                      APR_SUCCESS);
@@ -256,6 +258,97 @@ START_TEST(pending_round_trip)
 }
 END_TEST
 
+static cis2_role_t *role_add(apr_array_header_t *roles, const char *id,
+                             const char *code, const char *org,
+                             const char *act)
+{
+    cis2_role_t *r = apr_array_push(roles);
+
+    r->id = id;
+    r->code = code;
+    r->org = org;
+    r->activities = apr_array_make(g_pool, 2, sizeof(const char *));
+    if (act != NULL) {
+        APR_ARRAY_PUSH(r->activities, const char *) = act;
+    }
+    return r;
+}
+
+START_TEST(session_authz_round_trip)
+{
+    cis2_session_t *in = full_session(), *out = NULL;
+    const char *buf;
+    apr_size_t len;
+    const cis2_err_t *err = NULL;
+    const cis2_role_t *r;
+
+    in->roles = apr_array_make(g_pool, 2, sizeof(cis2_role_t));
+    role_add(in->roles, "555254240100", "S8000:G8000:R8001", "RBA", "B0401");
+    role_add(in->roles, "555254240101", NULL, NULL, NULL);
+    in->selected_role = 1;
+    in->claims = apr_array_make(g_pool, 2, sizeof(cis2_kv_t));
+    kv_add(in->claims, "gmc_id", "7012345");
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_session_decode(&out, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(out->roles->nelts, 2);
+    r = &APR_ARRAY_IDX(out->roles, 0, cis2_role_t);
+    ck_assert_str_eq(r->id, "555254240100");
+    ck_assert_str_eq(r->code, "S8000:G8000:R8001");
+    ck_assert_str_eq(r->org, "RBA");
+    ck_assert_int_eq(r->activities->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(r->activities, 0, const char *), "B0401");
+    r = &APR_ARRAY_IDX(out->roles, 1, cis2_role_t);
+    ck_assert_ptr_null(r->code);
+    ck_assert_int_eq(r->activities->nelts, 0);
+    ck_assert_int_eq(out->selected_role, 1);
+    ck_assert_int_eq(out->claims->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(out->claims, 0, cis2_kv_t).value,
+                     "7012345");
+
+    /* a selected index outside the roles is a corrupt record */
+    in->selected_role = 2;
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_ne(cis2_session_decode(&out, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(version1_records_still_decode)
+{
+    /* a v1 record is a v2 record without the authorization tail (roles
+     * count 0, selected -1, claims count 0: 12 bytes) and version byte 1:
+     * sessions kept across an upgrade stay valid, with no roles */
+    cis2_session_t *in = full_session(), *out = NULL;
+    cis2_pending_t pl = { "c", "b", "n", "v", "/r", NULL, 42, -1, 0 };
+    cis2_pending_t *plo = NULL;
+    const char *buf;
+    char *v1;
+    apr_size_t len;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    v1 = apr_pmemdup(g_pool, buf, len - 12);
+    v1[3] = 1;
+    ck_assert_int_eq(cis2_session_decode(&out, v1, len - 12, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_str_eq(out->sub, in->sub);
+    ck_assert_ptr_null(out->roles);
+    ck_assert_int_eq(out->selected_role, -1);
+    ck_assert_int_eq(cis2_pending_encode(&buf, &len, &pl, &err, g_pool),
+                     APR_SUCCESS);
+    v1 = apr_pmemdup(g_pool, buf, len - 8);
+    v1[3] = 1;
+    ck_assert_int_eq(cis2_pending_decode(&plo, v1, len - 8, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(plo->required_aal, -1);
+    ck_assert_int_eq(plo->created, 42);
+}
+END_TEST
+
 /* ---- hostile buffers ----------------------------------------------------- */
 
 START_TEST(every_truncation_fails)
@@ -263,7 +356,8 @@ START_TEST(every_truncation_fails)
     const char *buf;
     apr_size_t len, n;
     cis2_session_t *s = NULL;
-    cis2_pending_t pl = { "c", "b", "n", "v", "/r", NULL, 42 }, *plo = NULL;
+    cis2_pending_t pl = { "c", "b", "n", "v", "/r", NULL, 42, 3, 1 };
+    cis2_pending_t *plo = NULL;
     const cis2_err_t *err;
 
     ck_assert_int_eq(cis2_session_encode(&buf, &len, full_session(), NULL,
@@ -318,7 +412,7 @@ START_TEST(wrong_magic_and_version)
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     copy[0] = buf[0];
-    copy[3] = 2;
+    copy[3] = 3;
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(err->detail, "version"));
@@ -373,9 +467,10 @@ START_TEST(lengths_counts_flags)
     memcpy(c, buf, len);
 
     /* an absurd env count: env is flag(1) count(4) then "N" and "V" as
-     * flag+len+1 each (12 bytes) at the end */
+     * flag+len+1 each (12 bytes), then the v2 authorization tail (roles
+     * count 0, selected -1, claims count 0: 12 bytes) at the end */
     {
-        apr_size_t cnt = len - 12 - 4;
+        apr_size_t cnt = len - 12 - 12 - 4;
 
         ck_assert_int_eq((unsigned char)c[cnt - 1], 1);
         ck_assert_int_eq((unsigned char)c[cnt + 3], 1);
@@ -466,6 +561,8 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, session_40k_env);
     tcase_add_test(tc, session_too_large);
     tcase_add_test(tc, pending_round_trip);
+    tcase_add_test(tc, session_authz_round_trip);
+    tcase_add_test(tc, version1_records_still_decode);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");

@@ -447,6 +447,50 @@ START_TEST(eviction_takes_least_recently_used)
 }
 END_TEST
 
+/* The lock-free read marks what it found (CLOCK bit): the same order. */
+START_TEST(lock_free_reads_count_for_eviction)
+{
+    cis2_shm_t *shm = fresh(65536);
+    cis2_shm_geometry_t g;
+    cis2_shm_stats_t st;
+    char *v = filled(LRU_VLEN, 3);
+    const char *val = NULL;
+    apr_size_t len = 0;
+    apr_time_t exp = 0;
+    int i, n;
+
+    cis2_shm_get_geometry(shm, &g);
+    n = (int)(g.quota[NS_S] / LRU_BYTES);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(put(shm, NS_S, ekey(i), v, LRU_VLEN, LATER),
+                         APR_SUCCESS);
+    }
+    ck_assert_int_eq(cis2_shm_read(shm, NS_S, ekey(0), strlen(ekey(0)), NOW,
+                                   &val, &len, &exp, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(len, LRU_VLEN);
+    ck_assert_int_eq(memcmp(val, v, LRU_VLEN), 0);
+    ck_assert_int_eq(exp, LATER);
+    ck_assert_int_eq(put(shm, NS_S, ekey(n), v, LRU_VLEN, LATER), APR_SUCCESS);
+    ck_assert_int_ne(cis2_shm_read(shm, NS_S, ekey(1), strlen(ekey(1)), NOW,
+                                   &val, &len, NULL, NULL, g_pool),
+                     APR_SUCCESS);                 /* the unread one went */
+    ck_assert_int_eq(cis2_shm_read(shm, NS_S, ekey(0), strlen(ekey(0)), NOW,
+                                   &val, &len, NULL, NULL, g_pool),
+                     APR_SUCCESS);
+    /* expired: not returned, and not reclaimed by a read */
+    ck_assert_int_ne(cis2_shm_read(shm, NS_S, ekey(0), strlen(ekey(0)),
+                                   LATER, &val, &len, NULL, NULL, g_pool),
+                     APR_SUCCESS);
+    cis2_shm_get_stats(shm, &st);
+    ck_assert_uint_eq(st.entries[NS_S], (unsigned)n);
+    ck_assert_uint_eq(st.hits, 2);
+    ck_assert_uint_eq(st.misses, 2);
+    ck_assert_uint_eq(st.read_retries, 0);
+    audit_ok(shm, NULL);
+}
+END_TEST
+
 START_TEST(eviction_prefers_expired)
 {
     cis2_shm_t *shm = fresh(65536);
@@ -873,6 +917,7 @@ START_TEST(died_mid_update_is_recovered)
     apr_shm_t *seg = NULL;
     cis2_shm_t *shm = NULL;
     cis2_shm_stats_t st;
+    const char *val = NULL;
     void *bad;
     pid_t pid;
     int status = 0;
@@ -896,6 +941,12 @@ START_TEST(died_mid_update_is_recovered)
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
+    /* a lock-free read cannot trust the table: it sends the caller to the
+     * lock */
+    ck_assert_int_eq(cis2_shm_read(shm, NS_S, "before", 6, NOW, &val, NULL,
+                                   NULL, NULL, g_pool), APR_EAGAIN);
+    cis2_shm_get_stats(shm, &st);
+    ck_assert_uint_eq(st.read_fallbacks, 1);
     /* the next operation finds the table mid-update and empties it */
     ck_assert_ptr_null(get(shm, NS_S, "before"));
     cis2_shm_get_stats(shm, &st);
@@ -1304,6 +1355,7 @@ Suite *cis2_test_suite(void)
     tc = tcase_create("eviction");
     cis2_test_fixture(tc);
     tcase_add_test(tc, eviction_takes_least_recently_used);
+    tcase_add_test(tc, lock_free_reads_count_for_eviction);
     tcase_add_test(tc, eviction_prefers_expired);
     tcase_add_test(tc, pending_flood_does_not_evict_sessions);
     tcase_add_test(tc, sessions_full_do_not_block_logins);
