@@ -16,6 +16,7 @@
 #include "cis2_jwt.h"
 #include "cis2_json.h"
 #include "cis2_log.h"
+#include "cis2_util.h"
 
 #define JWKS_MAX_KEYS     64
 #define JWKS_MIN_RSA_BITS 2048
@@ -52,10 +53,45 @@ static int ops_allow_verify(const json_t *ops)
     return 0;
 }
 
-/* Why key i cannot be used, or NULL when its members qualify it. */
-static const char *unusable_reason(const json_t *k)
+/* cjose's own base64url decoder asserts (abort()) on impossible lengths
+ * such as "r=" (fuzz_jwks, docs/security.md F-1): a hostile JWKS must never
+ * reach it with one. Every RSA member cjose decodes is first checked with
+ * our strict decoder: n and e required, private members optional. */
+static const char *bad_rsa_members(const json_t *k, apr_pool_t *p)
 {
-    const char *kty, *use;
+    static const char *const members[] = { "n", "e", "d", "p", "q", "dp",
+                                           "dq", "qi" };
+    const char *why = NULL;
+    size_t i;
+
+    /* the decoded bytes (at most 3/4 of the bounded document) go to p: no
+     * subpool, as p may be a provider generation's unmanaged pool */
+    for (i = 0; why == NULL && i < sizeof(members) / sizeof(members[0]);
+         i++) {
+        const json_t *v = json_object_get(k, members[i]);
+        unsigned char *bin;
+        apr_size_t binlen;
+
+        if (v == NULL) {
+            if (i < 2) {
+                why = "RSA key without n or e";
+            }
+        }
+        else if (!json_is_string(v)
+                 || cis2_b64url_decode(&bin, &binlen, json_string_value(v),
+                                       json_string_length(v), NULL, p)
+                    != APR_SUCCESS
+                 || binlen == 0) {
+            why = "RSA key member is not canonical base64url";
+        }
+    }
+    return why;
+}
+
+/* Why key i cannot be used, or NULL when its members qualify it. */
+static const char *unusable_reason(const json_t *k, apr_pool_t *p)
+{
+    const char *kty, *use, *why;
     json_t *v;
 
     if (!json_is_object(k)) {
@@ -79,6 +115,9 @@ static const char *unusable_reason(const json_t *k)
     if (v != NULL && (!json_is_array(v) || !ops_allow_verify(v))) {
         return "key_ops does not allow verify";
     }
+    if ((why = bad_rsa_members(k, p)) != NULL) {
+        return why;
+    }
     v = json_object_get(k, "kid");
     if (v != NULL && !json_is_string(v)) {
         return "kid is not a string";
@@ -93,7 +132,7 @@ static const char *unusable_reason(const json_t *k)
 
 static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
 {
-    const char *why = unusable_reason(k);
+    const char *why = unusable_reason(k, p);
     const char *kid = json_is_object(k) ? cis2_json_str(k, "kid") : NULL;
     cjose_jwk_t *jwk;
     cjose_err cerr;

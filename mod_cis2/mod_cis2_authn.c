@@ -138,7 +138,8 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
                       "session cookie ignored: %s", err->detail);
         return NULL;
     }
-    if (sid == NULL) {
+    if (sid == NULL || *sid == '\0') {
+        /* "cis2_session=" is no session, not a store error (issue #7) */
         return NULL;
     }
     now = apr_time_now();

@@ -54,6 +54,27 @@ REF_RE = re.compile(r"ref=([A-Za-z0-9_-]{4,64})")
 LEVEL_RE = re.compile(r"^\[[^\]]*\] \[(?:([\w.-]+):)?(\w+)\]")
 BAD_LEVELS = {"warn", "error", "crit", "alert", "emerg"}
 CRASH_RE = re.compile(r"child pid \d+ exit signal|exit signal (?:Segmentation|Aborted|Bus)")
+# Sanitizer reports (a --enable-sanitizers module under CIS2_HTTPD_PRELOAD):
+# ASan/LSan write "==pid==ERROR: AddressSanitizer: ..." and UBSan
+# "file:line:col: runtime error: ..." to httpd's stderr, i.e. the error_log.
+SANITIZER_RE = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: "
+                          r"|SUMMARY: (?:Address|UndefinedBehavior)Sanitizer")
+
+
+def httpd_env():
+    """The environment for apache2: ours, plus, when CIS2_HTTPD_PRELOAD names
+    the ASan runtime (t/run-sanitizers), that runtime preloaded into httpd
+    only (Debian's httpd is not instrumented; the module is)."""
+    env = dict(os.environ)
+    preload = os.environ.get("CIS2_HTTPD_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        # use_sigaltstack=0: see t/run-sanitizers (a libasan false report
+        # at thread exit)
+        env.setdefault("ASAN_OPTIONS",
+                       "detect_leaks=0:halt_on_error=1:use_sigaltstack=0")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
 
 
 # ---------------------------------------------------------------- ports
@@ -265,12 +286,14 @@ ScriptAlias /unprotected/ {r}/cgi/
 
     def configtest(self):
         return subprocess.run([APACHE2, "-t", "-f", self.conf],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30,
+                              env=httpd_env())
 
     def start(self):
         self.log_start = 0
         p = subprocess.run([APACHE2, "-f", self.conf, "-k", "start"],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60,
+                           env=httpd_env())
         if p.returncode != 0:
             raise HttpdStartError(
                 f"httpd {self.name} failed to start (rc={p.returncode}):\n"
@@ -302,7 +325,8 @@ ScriptAlias /unprotected/ {r}/cgi/
             return
         pid = self.pid()
         subprocess.run([APACHE2, "-f", self.conf, "-k", "stop"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30,
+                       env=httpd_env())
         if pid:
             deadline = time.time() + 15
             while time.time() < deadline:
@@ -345,7 +369,7 @@ ScriptAlias /unprotected/ {r}/cgi/
     def bad_lines(self, start, end=None):
         out = []
         for line in self.read_log(start, end).splitlines():
-            if CRASH_RE.search(line):
+            if CRASH_RE.search(line) or SANITIZER_RE.search(line):
                 out.append(line)
                 continue
             m = LEVEL_RE.match(line)

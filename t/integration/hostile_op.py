@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 # A CIS2-looking kid (standard base64 with '/', '+', '='): CIS2.md §9.
 GOOD_KID = "b/O6OvVv1+y+WgrH5Ui9WTioLt0="
 OTHER_KID = "zZ9+unknown/kid=="
+ROTATED_KID = "Um90YXRlZC9rZXkrMjAyNg=="   # the key the OP rotates to
 
 SUB = "555012345678"
 
@@ -123,6 +124,26 @@ class HostileOP:
                 "userinfo_sub": None,    # override of UserInfo sub
                 "userinfo_status": 200,
                 "userinfo_extra": {},
+                # issue #7: a provider that misbehaves on command
+                "discovery_status": 200,
+                "discovery_body": None,  # raw body instead of the document
+                "discovery_ctype": "application/json",
+                "discovery_delay": 0.0,
+                "discovery_extra": {},   # members merged into the document
+                "discovery_location": None,  # Location with discovery_status
+                "jwks_status": 200,
+                "jwks_body": None,       # raw body instead of the key set
+                "jwks_delay": 0.0,
+                # key rotation: None; "published" = sign with a new key and
+                # kid that the JWKS now serves (the old key withdrawn);
+                # "unpublished" = sign with the new key, JWKS unchanged
+                "rotate": None,
+                "token_endless": False,  # 200 + a body that never ends
+                "token_location": None,  # Location header on token_status
+                "userinfo_body": None,   # raw body
+                "userinfo_ctype": "application/json",
+                "userinfo_delay": 0.0,
+                "userinfo_endless": False,
             }
 
     def set(self, **kw):
@@ -170,10 +191,16 @@ class HostileOP:
             "code_challenge_methods_supported": ["S256"],
             "acr_values_supported": ["AAL3_ANY", "AAL2_OR_AAL3_ANY"],
             "claims_parameter_supported": False,
+            **self.b["discovery_extra"],
         }
 
     def jwks(self):
+        if self.b["rotate"] == "published":
+            return {"keys": [jwk_of(_key("rotated"), ROTATED_KID)]}
         return {"keys": [jwk_of(self.key, self.kid)]}
+
+    def jwks_fetches(self):
+        return [r for r in self.requests if r[1].endswith("/connect/jwk_uri")]
 
     def id_token(self, grant):
         now = int(time.time())
@@ -197,6 +224,9 @@ class HostileOP:
         signing = b["signing"]
         header = {"typ": "JWT", "kid": self.kid}
         key, secret = self.key, None
+        if b["rotate"] is not None:
+            header["kid"] = ROTATED_KID
+            key = _key("rotated")
         if signing in ("RS256", "RS512"):
             header["alg"] = signing
         elif signing == "wrongkey":
@@ -261,6 +291,25 @@ class HostileOP:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def _endless(self, ctype="application/json"):
+                """200 and a chunked body that never ends (until the
+                client hangs up, or 60 s)."""
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b'{"access_token":"' + b"A" * 65536
+                deadline = time.time() + 60
+                try:
+                    while time.time() < deadline:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                        chunk = b"A" * 65536
+                        time.sleep(0.01)
+                except (BrokenPipeError, ConnectionResetError, OSError):
+                    pass
+                self.close_connection = True
+
             def _record(self, body=""):
                 with op.lock:
                     op.requests.append((self.command, self.path,
@@ -273,10 +322,25 @@ class HostileOP:
                 if not p.startswith(op.path):
                     return self._send(404, {"error": "not_found"})
                 p = p[len(op.path):]
+                b = op.b
                 if p == "/.well-known/openid-configuration":
-                    return self._send(200, op.discovery())
+                    if b["discovery_delay"]:
+                        time.sleep(b["discovery_delay"])
+                    if b["discovery_location"] is not None:
+                        return self._send(b["discovery_status"], "", "text/plain",
+                                          {"Location": b["discovery_location"]})
+                    if b["discovery_body"] is not None:
+                        return self._send(b["discovery_status"],
+                                          b["discovery_body"],
+                                          b["discovery_ctype"])
+                    return self._send(b["discovery_status"], op.discovery(),
+                                      b["discovery_ctype"])
                 if p == "/connect/jwk_uri":
-                    return self._send(200, op.jwks())
+                    if b["jwks_delay"]:
+                        time.sleep(b["jwks_delay"])
+                    if b["jwks_body"] is not None:
+                        return self._send(b["jwks_status"], b["jwks_body"])
+                    return self._send(b["jwks_status"], op.jwks())
                 if p == "/authorize":
                     q = urllib.parse.parse_qs(u.query)
                     state = q.get("state", [""])[0]
@@ -294,6 +358,14 @@ class HostileOP:
                         {"code": code, "state": state})
                     return self._send(302, "", "text/plain", {"Location": loc})
                 if p == "/userinfo":
+                    if b["userinfo_delay"]:
+                        time.sleep(b["userinfo_delay"])
+                    if b["userinfo_endless"]:
+                        return self._endless()
+                    if b["userinfo_body"] is not None:
+                        return self._send(b["userinfo_status"],
+                                          b["userinfo_body"],
+                                          b["userinfo_ctype"])
                     if op.b["userinfo_status"] != 200:
                         return self._send(op.b["userinfo_status"],
                                           {"error": "server_error"})
@@ -313,6 +385,11 @@ class HostileOP:
                 if b["token_error"]:
                     return self._send(400, {"error": b["token_error"],
                                             "error_description": "nope"})
+                if b["token_endless"]:
+                    return self._endless()
+                if b["token_location"] is not None:
+                    return self._send(b["token_status"], "", "text/plain",
+                                      {"Location": b["token_location"]})
                 if b["token_body"] is not None:
                     return self._send(b["token_status"], b["token_body"],
                                       b["token_ctype"])

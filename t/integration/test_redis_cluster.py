@@ -263,7 +263,8 @@ def test_redis_down_gives_503_then_recovers(nodes, user, redis):
 def graceful(h):
     mark = h.log_size()
     p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30,
+                       env=T.httpd_env())
     assert p.returncode == 0, p.stderr
     assert h.wait_log("resuming normal operations", mark, timeout=15)
     time.sleep(0.5)
@@ -351,7 +352,7 @@ def test_rediss_with_client_certificate(httpd_factory, users, port_pool):
         h3.expect_log(r"CIS2-10112", r"AH000(16|20)")
         # `-k start` detaches before the failure; the parent then exits
         subprocess.run([T.APACHE2, "-f", h3.conf, "-k", "start"],
-                       capture_output=True, timeout=30)
+                       capture_output=True, timeout=30, env=T.httpd_env())
         assert h3.wait_log(r"CIS2-10112: .*missing\.key", 0, timeout=15)
         assert h3.wait_log(r"Configuration Failed", 0, timeout=15)
     finally:

@@ -60,7 +60,8 @@ def test_session_survives_graceful_restart(httpd_factory, users, session):
     T.login(session, h.url("/app/app.cgi"), users[0].login)
     pid = h.pid()
     p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30,
+                       env=T.httpd_env())
     assert p.returncode == 0, p.stderr
     deadline = time.time() + 10
     while time.time() < deadline:

@@ -154,7 +154,8 @@ def test_counters_survive_graceful_restart(status_httpd, user):
     T.login(T.new_session(), h.url("/app/app.cgi"), user.login)
     ref = bad_state_ref(h)
     p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=30,
+                       env=T.httpd_env())
     assert p.returncode == 0, p.stderr
     deadline = time.time() + 10
     while time.time() < deadline:

@@ -170,6 +170,40 @@ START_TEST(malformed_rsa_key_is_skipped_not_fatal)
 }
 END_TEST
 
+/* fuzz_jwks finding F-1 (docs/security.md): cjose's base64url decoder
+ * asserts, aborting the httpd child, on impossible lengths such as "r=".
+ * Each such member must make the key unusable before cjose sees it. */
+static const char *const cjose_abort_members[] = {
+    "\"n\":\"r=\",\"e\":\"AQAB\"",
+    "\"n\":\"r\",\"e\":\"AQAB\"",
+    "\"n\":\"AQAB\",\"e\":\"A=\"",
+    "\"n\":\"AQABr\",\"e\":\"AQAB\"",
+    "\"n\":\"AQAB\",\"e\":\"AQAB\",\"d\":\"r=\"",
+    "\"n\":\"AQAB\",\"e\":\"AQAB\",\"qi\":\"xxxxx\"",
+    "\"n\":\"AQAB\",\"e\":\"\"",
+    "\"n\":7,\"e\":\"AQAB\"",
+};
+
+START_TEST(impossible_base64_members_never_reach_cjose)
+{
+    cis2_jwks_t *jwks = NULL;
+    const cis2_err_t *err = NULL;
+    const char *doc = apr_psprintf(g_pool,
+        "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"bad\",%s},"
+        "{%s,\"kid\":\"good\"}]}", cjose_abort_members[_i],
+        key1_members());
+    const char *alone = apr_psprintf(g_pool,
+        "{\"keys\":[{\"kty\":\"RSA\",%s}]}", cjose_abort_members[_i]);
+
+    ck_assert_int_eq(cis2_jwks_parse(&jwks, doc, strlen(doc), &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_jwks_count(jwks), 1);
+    ck_assert_int_ne(cis2_jwks_parse(&jwks, alone, strlen(alone), &err,
+                                     g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_JWKS);
+}
+END_TEST
+
 static const char *n_keys(int n)
 {
     const char *one = apr_psprintf(g_pool, "{%s}", key1_members());
@@ -388,6 +422,9 @@ Suite *cis2_test_suite(void)
     tcase_add_loop_test(tc, odd_keys_are_skipped, 0,
                         sizeof(skipped_keys) / sizeof(skipped_keys[0]));
     tcase_add_test(tc, malformed_rsa_key_is_skipped_not_fatal);
+    tcase_add_loop_test(tc, impossible_base64_members_never_reach_cjose, 0,
+                        sizeof(cjose_abort_members)
+                        / sizeof(cjose_abort_members[0]));
     tcase_add_test(tc, sixty_four_keys_are_accepted);
     tcase_add_test(tc, sixty_five_keys_are_too_many);
     tcase_add_test(tc, oversized_document_is_refused);
