@@ -313,6 +313,15 @@ ScriptAlias /unprotected/ {r}/cgi/
             LIVE.append(self)
         return self
 
+    def graceful(self):
+        """`apache2 -k graceful` with the harness environment (so an ASan
+        build keeps its runtime preloaded); fails the test if it fails."""
+        p = subprocess.run([APACHE2, "-f", self.conf, "-k", "graceful"],
+                           capture_output=True, text=True, timeout=60,
+                           env=httpd_env())
+        assert p.returncode == 0, f"graceful failed: {p.stdout}{p.stderr}"
+        return p
+
     def pid(self):
         try:
             with open(self.pidfile) as f:

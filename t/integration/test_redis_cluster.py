@@ -262,10 +262,7 @@ def test_redis_down_gives_503_then_recovers(nodes, user, redis):
 
 def graceful(h):
     mark = h.log_size()
-    p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
-                       capture_output=True, text=True, timeout=30,
-                       env=T.httpd_env())
-    assert p.returncode == 0, p.stderr
+    h.graceful()
     assert h.wait_log("resuming normal operations", mark, timeout=15)
     time.sleep(0.5)
     return mark

@@ -1,7 +1,6 @@
 """Session and pending-login lifetimes, graceful restarts, concurrency."""
 
 import concurrent.futures
-import subprocess
 import time
 import urllib.parse
 
@@ -59,10 +58,7 @@ def test_session_survives_graceful_restart(httpd_factory, users, session):
     h = httpd_factory()
     T.login(session, h.url("/app/app.cgi"), users[0].login)
     pid = h.pid()
-    p = subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"],
-                       capture_output=True, text=True, timeout=30,
-                       env=T.httpd_env())
-    assert p.returncode == 0, p.stderr
+    h.graceful()
     deadline = time.time() + 10
     while time.time() < deadline:
         if "resuming normal operations" in h.read_log().split("SIGUSR1")[-1]:

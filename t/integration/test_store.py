@@ -5,7 +5,6 @@ ones; the counters and geometry are logged (numbered) at start and at a
 graceful restart, with every session kept."""
 
 import re
-import subprocess
 import time
 
 import cis2test as T
@@ -13,8 +12,7 @@ import cis2test as T
 
 def graceful(h):
     start = h.log_size()
-    subprocess.run([T.APACHE2, "-f", h.conf, "-k", "graceful"], check=True,
-                   capture_output=True, timeout=60)
+    h.graceful()
     h.wait_log(r"CIS2-10011", start, timeout=15)
     time.sleep(1)
     return start
