@@ -52,7 +52,8 @@ def assert_no_offsite(h, r):
 # back-channel logout receiver and post-logout landing page.
 
 class BclSetup:
-    def __init__(self, factory, port_pool, name, extra_conf="", directives=()):
+    def __init__(self, factory, port_pool, name, extra_conf="", directives=(),
+                 mpm=None):
         self.h = factory(name=name, provider={"metadata_url": "http://x/",
                                               "client_id": CLIENT,
                                               "client_secret": T.CLIENT_SECRETS[CLIENT]},
@@ -74,6 +75,7 @@ class BclSetup:
         self.sim = T.Sim(T.free_port(), path).start()
         self.h.provider["metadata_url"] = self.sim.discovery_url
         self.h.extra = extra_conf
+        self.h.mpm = mpm or self.h.mpm
         self.h.write_conf()
         self.h.start()
 

@@ -1,0 +1,96 @@
+"""mod_cis2 under the prefork and worker MPMs (issue #4: the store "works
+under prefork, worker and event MPMs"; the rest of the suite runs event,
+or any MPM with CIS2_TEST_MPM=prefork|worker).
+
+Each httpd serves every connection from a new child process
+(MaxConnectionsPerChild 1), so a login's redirect, callback and first page,
+each later request and the back-channel logout are handled by different
+processes: only the shared store connects them. Then a graceful restart
+keeps the session (retained shared memory), and a local logout ends it."""
+
+import re
+
+import pytest
+
+import cis2test as T
+from test_logout import BclSetup, authed, end_sim_session, login, pid_of
+
+EXTRA = "MaxConnectionsPerChild 1\n"
+
+
+@pytest.fixture(scope="module", params=["prefork", "worker"])
+def mpm_setup(request, module_httpd_factory, port_pool):
+    b = BclSetup(module_httpd_factory, port_pool, f"mpm-{request.param}",
+                 extra_conf=EXTRA, mpm=request.param)
+    b.mpm = request.param
+    yield b
+    b.stop()
+
+
+def loaded_mpm(h):
+    with open(h.conf) as f:
+        m = re.search(r"LoadModule (mpm_\w+)_module", f.read())
+    return m.group(1)
+
+
+def test_sign_in_and_session_across_processes(mpm_setup, users):
+    b = mpm_setup
+    h = b.h
+    assert loaded_mpm(h) == f"mpm_{b.mpm}", "the httpd runs another MPM"
+    start = h.log_size()
+    s = login(h, "doctor")
+    env = T.app_env(s.get(h.url("/app/app.cgi")))
+    doctor = T.SimUser(next(u for u in users if u.get("id") == "doctor"))
+    assert env["REMOTE_USER"] == doctor.sub
+    assert env["CIS2_UID"] == doctor.sub
+    assert len(env["CIS2_ROLES"].split(",")) == len(doctor.roles), env
+    # twenty more requests, each on a new connection, so in a new process
+    codes = []
+    for _ in range(20):
+        s.close()
+        codes.append(s.get(h.url("/protected/secret.txt"),
+                           allow_redirects=False).status_code)
+    assert codes == [200] * 20, codes
+    pids = {pid_of(l) for l in h.read_log(start).splitlines()
+            if "CIS2-" in l and pid_of(l)}
+    assert len(pids) >= 2, "expected the sign-in to span several processes"
+
+
+def test_back_channel_logout_reaches_every_process(mpm_setup):
+    b = mpm_setup
+    h = b.h
+    s1 = login(h, "nurse")
+    other = login(h, "noroles")
+    made = h.wait_log(r"CIS2-00306: signed in sub=555012345678")
+    start = h.log_size()
+    end_sim_session(s1, b)                       # by sid, from the simulator
+    done = h.wait_log(r"CIS2-00411: .*1 session\(s\) ended \(by sid", start, 10)
+    assert done, h.read_log(start)
+    assert pid_of(made) != pid_of(done), (made, done)
+    assert not authed(s1, h)
+    assert authed(other, h)
+    # by sub: two browsers of one user, ended by one token
+    s2, s3 = login(h, "doctor"), login(h, "doctor")
+    start = h.log_size()
+    out = b.admin("backchannel-logout", {"user": "doctor", "claims": {"sid": None},
+                                         "end_session": False})
+    assert [d["status"] for d in out["deliveries"]] == [200], out
+    line = h.wait_log(r"CIS2-00411: .* session\(s\) ended \(by sub=", start, 10)
+    assert line, h.read_log(start)
+    # these two, and the first test's session of the same user
+    assert int(re.search(r"(\d+) session\(s\)", line).group(1)) >= 2, line
+    assert not authed(s2, h) and not authed(s3, h)
+    assert authed(other, h)
+
+
+def test_graceful_restart_keeps_sessions_then_logout(mpm_setup):
+    b = mpm_setup
+    h = b.h
+    s = login(h, "nurse")
+    start = h.log_size()
+    h.graceful()
+    assert h.wait_log(r"CIS2-10011", start, timeout=15), h.read_log(start)
+    assert authed(s, h), "the session did not survive a graceful restart"
+    r = s.get(h.url("/cis2/logout"), allow_redirects=False)
+    assert r.status_code == 200 and "signed out" in r.text
+    assert not authed(s, h)
