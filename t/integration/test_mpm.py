@@ -13,20 +13,13 @@ import re
 import pytest
 
 import cis2test as T
-from test_logout import (BclSetup, authed, check_bcl_across_processes,
-                         login, pid_of)
+from test_logout import (ONE_CONNECTION_PER_CHILD, BclSetup, authed,
+                         check_bcl_across_processes, login, pid_of)
 
-# one connection per child process; for worker also few threads per child
-# and many children, as test_logout.py's bcl_multi does for event
+# one connection per child process (and, for worker, few threads per child
+# and many children, as for test_logout.py's event httpd)
 EXTRA = {"prefork": "MaxConnectionsPerChild 1\n",
-         "worker": """StartServers 3
-ServerLimit 16
-ThreadsPerChild 4
-MaxRequestWorkers 64
-MinSpareThreads 8
-MaxSpareThreads 64
-MaxConnectionsPerChild 1
-"""}
+         "worker": ONE_CONNECTION_PER_CHILD}
 
 
 @pytest.fixture(scope="module", params=["prefork", "worker"])
@@ -78,7 +71,10 @@ def test_graceful_restart_keeps_sessions_then_logout(mpm_setup):
     start = h.log_size()
     h.graceful()
     assert h.wait_log(r"CIS2-10011", start, timeout=15), h.read_log(start)
+    s.close()           # one connection per child: ask on a new one
     assert authed(s, h), "the session did not survive a graceful restart"
+    s.close()
     r = s.get(h.url("/cis2/logout"), allow_redirects=False)
     assert r.status_code == 200 and "signed out" in r.text
+    s.close()
     assert not authed(s, h)
