@@ -17,6 +17,11 @@
  * names (one per key): reads ask for all of them in one round trip, writes
  * use the first key's name.
  *
+ * Invalidations. Scripts that delete or replace a session PUBLISH the
+ * names they removed on <prefix>inval (for the near-cache of every host,
+ * cis2_nearcache.h); with pcall, so an ACL user without that channel
+ * still deletes (its subscribers are refused too, so no cache serves).
+ *
  * Atomicity. take, add_once, touch, put (with its index upkeep) and
  * delete_indexed are each one Lua script, so they are atomic in Redis;
  * get is HMGET + PTTL pipelined in one round trip. Scripts touch keys they
@@ -79,7 +84,7 @@ static const char LUA_PUT[] =
     "if old then for n in string.gmatch(old, '%S+') do "
     "redis.call('SREM', n, KEYS[1]) end end\n"
     "if redis.call('DEL', KEYS[1]) == 1 and ARGV[5] ~= '' then "
-    "redis.call('PUBLISH', ARGV[5], KEYS[1]) end\n"
+    "redis.pcall('PUBLISH', ARGV[5], KEYS[1]) end\n"
     "if ARGV[4] ~= '' then\n"
     "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'c', ARGV[3], 'ix', ARGV[4])\n"
     "else\n"
@@ -100,7 +105,7 @@ static const char LUA_TAKE[] =
     "for i = 1, #KEYS do\n"
     "  local r = redis.call('HMGET', KEYS[i], 'v', 'c')\n"
     "  if r[1] then redis.call('DEL', KEYS[i])\n"
-    "    if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], KEYS[i]) end\n"
+    "    if ARGV[1] ~= '' then redis.pcall('PUBLISH', ARGV[1], KEYS[i]) end\n"
     "    return {i, r[1], r[2]} end\n"
     "end\n"
     "return false\n";
@@ -113,7 +118,7 @@ static const char LUA_DEL[] =
     "  if redis.call('DEL', KEYS[i]) == 1 then gone[#gone + 1] = KEYS[i] end\n"
     "end\n"
     "if #gone > 0 and ARGV[1] ~= '' then "
-    "redis.call('PUBLISH', ARGV[1], table.concat(gone, ' ')) end\n"
+    "redis.pcall('PUBLISH', ARGV[1], table.concat(gone, ' ')) end\n"
     "return #gone\n";
 
 /* KEYS: the entry's names; ARGV: ttl ms. 1 if moved, 0 if gone */
@@ -161,7 +166,7 @@ static const char LUA_DELETE_INDEXED[] =
     "  end\n"
     "end\n"
     "if #gone > 0 and ARGV[3] ~= '' then "
-    "redis.call('PUBLISH', ARGV[3], table.concat(gone, ' ')) end\n"
+    "redis.pcall('PUBLISH', ARGV[3], table.concat(gone, ' ')) end\n"
     "return gone\n";
 
 /* ---- configuration ---------------------------------------------------------- */
