@@ -180,6 +180,13 @@ void cis2_nearcache_mark(cis2_nearcache_t *nc, apr_time_t now,
     m->live = is_live(nc, now);
 }
 
+int cis2_nearcache_unchanged(cis2_nearcache_t *nc,
+                             const cis2_nearcache_mark_t *m)
+{
+    return apr_atomic_read32(&nc->h->epoch) == m->epoch
+           && apr_atomic_read32(&nc->h->seq) == m->seq;
+}
+
 int cis2_nearcache_put(cis2_nearcache_t *nc, const cis2_nearcache_mark_t *m,
                        const char *name, const char *val, apr_size_t len,
                        apr_time_t expires, apr_time_t now, apr_pool_t *p)

@@ -90,6 +90,10 @@ apr_status_t cis2_nearcache_get(cis2_nearcache_t *nc, const char *name,
 void cis2_nearcache_mark(cis2_nearcache_t *nc, apr_time_t now,
                          cis2_nearcache_mark_t *m);
 
+/** 1 if no invalidation and no bump happened since the mark. */
+int cis2_nearcache_unchanged(cis2_nearcache_t *nc,
+                             const cis2_nearcache_mark_t *m);
+
 /** Cache what the authority answered, unless the cache was not live at
  *  the mark or is not now, or an invalidation or a bump happened since
  *  the mark. A record too large for the table is simply not cached.

@@ -363,6 +363,7 @@ typedef struct redis_ctx_t {
     int down;                   /* last connect failed (for log lines) */
     const char *channel;        /* <prefix>inval: deleted session names */
     cis2_nearcache_t *nc;       /* host-local near-cache; NULL = none */
+    struct cis2_redis_sub_t *sub; /* this process's subscriber */
     /* counters (apr_atomic) */
     volatile apr_uint32_t hits, misses, puts, put_failures, errors;
 } redis_ctx_t;
@@ -957,6 +958,8 @@ static apr_status_t run(redis_ctx_t *x, const rcmd_t *cmds, int n,
     return down_err(x, perr, p, "connection lost");
 }
 
+static int sub_quiet(struct cis2_redis_sub_t *sb);
+
 /* ---- names and values ---------------------------------------------------- */
 
 typedef struct names_t {
@@ -1102,15 +1105,21 @@ static apr_status_t r_get(void *ctx, cis2_store_ns ns, const char *key,
     if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
         return rv;
     }
-    /* sessions only: the host's near-cache first (cis2_nearcache.h) */
+    /* sessions only: the host's near-cache first (cis2_nearcache.h),
+     * unless an invalidation has reached this process but is not through
+     * yet (sub_quiet) */
     if (nc != NULL) {
+        cis2_nearcache_mark(nc, now, &mark);
         for (i = 0; i < nm.n; i++) {
             if (cis2_nearcache_get(nc, nm.name[i], now, pval, plen,
                                    pexpires, p) == APR_SUCCESS) {
-                return APR_SUCCESS;
+                if (sub_quiet(x->sub) && cis2_nearcache_unchanged(nc, &mark)) {
+                    return APR_SUCCESS;
+                }
+                cis2_nearcache_mark(nc, now, &mark);
+                break;
             }
         }
-        cis2_nearcache_mark(nc, now, &mark);
     }
     memset(cmds, 0, sizeof(cmds));
     for (i = 0; i < nm.n; i++) {
@@ -1503,7 +1512,32 @@ struct cis2_redis_sub_t {
     volatile apr_uint32_t stop;
     int wake[2];                 /* a byte on wake[1] ends the wait */
     volatile apr_uint32_t up;    /* for tests and the status page */
+    volatile apr_uint32_t fd1;   /* the subscribed socket + 1; 0 = none */
+    volatile apr_uint32_t busy;  /* reading or applying invalidations */
 };
+
+/* Nothing has reached this process's subscriber that it has not applied:
+ * its socket has no unread byte and it is not between reading and
+ * applying. With the sequence check after a hit (r_get) this closes the
+ * window between a PUBLISH arriving and the subscriber thread running: an
+ * invalidation that is on this host is honoured, not just one that has
+ * been applied. Not subscribed: not quiet (a miss). */
+static int sub_quiet(struct cis2_redis_sub_t *sb)
+{
+    struct pollfd pfd;
+    apr_uint32_t fd1;
+
+    if (sb == NULL || (fd1 = apr_atomic_read32(&sb->fd1)) == 0) {
+        return 0;
+    }
+    pfd.fd = (int)fd1 - 1;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0) {            /* data, error, or hang-up */
+        return 0;
+    }
+    return apr_atomic_read32(&sb->busy) == 0;
+}
 
 static void sub_tell(cis2_redis_sub_t *sb, int up, const char *why)
 {
@@ -1607,6 +1641,7 @@ static const char *sub_session(cis2_redis_sub_t *sb, int *pwas_up,
     cis2_nearcache_bump(sb->nc);
     cis2_nearcache_beat(sb->nc, apr_time_now());
     apr_atomic_set32(&sb->up, 1);
+    apr_atomic_set32(&sb->fd1, (apr_uint32_t)c->fd + 1);
     *pwas_up = 1;
     sub_tell(sb, 1, NULL);
     apr_pool_create(&mp, cp);
@@ -1626,10 +1661,13 @@ static const char *sub_session(cis2_redis_sub_t *sb, int *pwas_up,
         }
         if (ready > 0) {
             char buf[16384];
-            ssize_t n = conn_read(c, buf, sizeof(buf),
-                                  apr_time_now() + x->conf->timeout);
+            ssize_t n;
             void *r = NULL;
 
+            /* busy before the read: see sub_quiet */
+            apr_atomic_set32(&sb->busy, 1);
+            n = conn_read(c, buf, sizeof(buf),
+                          apr_time_now() + x->conf->timeout);
             if (n <= 0) {
                 why = errno == ETIMEDOUT ? "read timed out"
                                          : "connection lost";
@@ -1653,6 +1691,9 @@ static const char *sub_session(cis2_redis_sub_t *sb, int *pwas_up,
             if (ponged) {
                 ping_sent = 0;
             }
+            if (c->ssl == NULL || SSL_pending(c->ssl) == 0) {
+                apr_atomic_set32(&sb->busy, 0);
+            }
         }
         now = apr_time_now();
         if (ping_sent && now - ping_sent >= SUB_DEAD) {
@@ -1668,7 +1709,12 @@ static const char *sub_session(cis2_redis_sub_t *sb, int *pwas_up,
             ping_sent = last_ping = now;
         }
     }
+    /* no request may take this socket for a quiet one any more, and
+     * nothing cached is served, before it closes */
+    apr_atomic_set32(&sb->fd1, 0);
+    cis2_nearcache_down(sb->nc);
     conn_close(c);
+    apr_atomic_set32(&sb->busy, 0);
     apr_atomic_set32(&sb->up, 0);
     return why;
 }
@@ -1846,6 +1892,7 @@ static apr_status_t sub_stop(void *data)
     apr_status_t trv;
     ssize_t w;
 
+    sb->x->sub = NULL;
     apr_atomic_set32(&sb->stop, 1);
     do {
         w = write(sb->wake[1], "x", 1);
@@ -1902,6 +1949,7 @@ apr_status_t cis2_redis_subscriber_start(cis2_redis_sub_t **psub,
                             "subscriber thread (%d)", rv);
     }
     apr_pool_cleanup_register(p, sb, sub_stop, apr_pool_cleanup_null);
+    sb->x->sub = sb;
     *psub = sb;
     return APR_SUCCESS;
 }
