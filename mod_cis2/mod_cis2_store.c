@@ -131,7 +131,7 @@ static apr_status_t nearcache_post_config(apr_pool_t *pconf, server_rec *s)
     nc_base = NULL;
     nc_ttl = cis2_srv_store_cache_ttl(sc);
     if (nc_ttl <= 0) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10116)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10120)
                      "session store: no near-cache "
                      "(CIS2SessionStoreCacheTTL 0): every session read "
                      "goes to Redis");

@@ -285,7 +285,7 @@ def test_refused_subscriber_keeps_the_cache_off(httpd_factory, redis, users):
 
 def test_ttl_zero_turns_the_cache_off(httpd_factory, redis, users):
     h = httpd_factory(directives=store_lines(redis.url, ttl="0"))
-    assert h.wait_log(r"CIS2-10116: .*no near-cache", 0)
+    assert h.wait_log(r"CIS2-10120: .*no near-cache", 0)
     s = T.new_session()
     T.app_env(T.login(s, h.url("/app/app.cgi"), users[0].login))
     before = calls(redis, "hmget")
