@@ -33,6 +33,9 @@ typedef struct nc_header_t {
     apr_uint32_t pad;
     volatile apr_uint64_t beat;         /* apr_time_t of the last word from
                                            Redis; 0 = down */
+    /* the counters that every read writes sit on their own cache line, so
+     * the fields every read only reads (above) stay shared between cores */
+    char pad2[64 - 4 * sizeof(apr_uint32_t) - sizeof(apr_uint64_t)];
     volatile apr_uint64_t hits, misses, stores, invalidations, bumps;
 } nc_header_t;
 
