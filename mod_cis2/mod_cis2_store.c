@@ -98,6 +98,7 @@ static const cis2_crypto_t *redis_keys;
  * this generation, made from pconf in the parent (a cache need not survive
  * a restart; old-generation children keep their own mapping until they
  * exit), attached in each child, which also runs one subscriber thread. */
+#ifdef CIS2_WITH_REDIS
 static void *nc_base;
 static apr_size_t nc_size;
 static apr_interval_time_t nc_ttl;
@@ -105,6 +106,7 @@ static apr_global_mutex_t *nc_mutex;
 static const char *nc_lockfile;
 static cis2_nearcache_t *nearcache;            /* this child's handle */
 static cis2_redis_sub_t *subscriber;
+#endif
 
 int cis2_glue_store_nearcache_stats(cis2_nearcache_stats_t *st, int *psub_up)
 {
