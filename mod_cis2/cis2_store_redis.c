@@ -17,6 +17,11 @@
  * names (one per key): reads ask for all of them in one round trip, writes
  * use the first key's name.
  *
+ * Invalidations. Scripts that delete or replace a session PUBLISH the
+ * names they removed on <prefix>inval (for the near-cache of every host,
+ * cis2_nearcache.h); with pcall, so an ACL user without that channel
+ * still deletes (its subscribers are refused too, so no cache serves).
+ *
  * Atomicity. take, add_once, touch, put (with its index upkeep) and
  * delete_indexed are each one Lua script, so they are atomic in Redis;
  * get is HMGET + PTTL pipelined in one round trip. Scripts touch keys they
@@ -47,6 +52,7 @@
 #include <apr_lib.h>
 #include <apr_uri.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include <apr_atomic.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
@@ -55,6 +61,7 @@
 
 #include "cis2_store_redis.h"
 #include "cis2_store_backend.h"
+#include "cis2_nearcache.h"
 #include "cis2_util.h"
 #include "cis2_log.h"
 
@@ -70,12 +77,14 @@ static const char ns_letter[CIS2_NS__COUNT] = { 's', 'p', 'r' };
 
 /* ---- Lua scripts (one EVAL each: atomic in Redis) ------------------------ */
 
-/* KEYS[1] entry, KEYS[2..] index sets; ARGV: sealed, ttl ms, c, ix names */
+/* KEYS[1] entry, KEYS[2..] index sets; ARGV: sealed, ttl ms, c, ix names,
+ * the invalidation channel ('' = none; a replaced entry is published) */
 static const char LUA_PUT[] =
     "local old = redis.call('HGET', KEYS[1], 'ix')\n"
     "if old then for n in string.gmatch(old, '%S+') do "
     "redis.call('SREM', n, KEYS[1]) end end\n"
-    "redis.call('DEL', KEYS[1])\n"
+    "if redis.call('DEL', KEYS[1]) == 1 and ARGV[5] ~= '' then "
+    "redis.pcall('PUBLISH', ARGV[5], KEYS[1]) end\n"
     "if ARGV[4] ~= '' then\n"
     "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'c', ARGV[3], 'ix', ARGV[4])\n"
     "else\n"
@@ -90,13 +99,27 @@ static const char LUA_PUT[] =
     "end\n"
     "return 1\n";
 
-/* KEYS: the entry's names (one per key); returns {i, v, c} or nil */
+/* KEYS: the entry's names (one per key); ARGV: the invalidation channel
+ * ('' = none); returns {i, v, c} or nil */
 static const char LUA_TAKE[] =
     "for i = 1, #KEYS do\n"
     "  local r = redis.call('HMGET', KEYS[i], 'v', 'c')\n"
-    "  if r[1] then redis.call('DEL', KEYS[i]) return {i, r[1], r[2]} end\n"
+    "  if r[1] then redis.call('DEL', KEYS[i])\n"
+    "    if ARGV[1] ~= '' then redis.pcall('PUBLISH', ARGV[1], KEYS[i]) end\n"
+    "    return {i, r[1], r[2]} end\n"
     "end\n"
     "return false\n";
+
+/* KEYS: the entry's names; ARGV: the invalidation channel ('' = none).
+ * Publishes the names that existed, space-separated, in one message. */
+static const char LUA_DEL[] =
+    "local gone = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  if redis.call('DEL', KEYS[i]) == 1 then gone[#gone + 1] = KEYS[i] end\n"
+    "end\n"
+    "if #gone > 0 and ARGV[1] ~= '' then "
+    "redis.pcall('PUBLISH', ARGV[1], table.concat(gone, ' ')) end\n"
+    "return #gone\n";
 
 /* KEYS: the entry's names; ARGV: ttl ms. 1 if moved, 0 if gone */
 static const char LUA_TOUCH[] =
@@ -122,10 +145,12 @@ static const char LUA_ADD_ONCE[] =
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return 1\n";
 
-/* KEYS: the index set's names; ARGV: not_after µs, entry name prefix */
+/* KEYS: the index set's names; ARGV: not_after µs, entry name prefix,
+ * the invalidation channel ('' = none). Returns the names it deleted (and
+ * publishes them, space-separated, in one message). */
 static const char LUA_DELETE_INDEXED[] =
     "local na = tonumber(ARGV[1])\n"
-    "local n = 0\n"
+    "local gone = {}\n"
     "for i = 1, #KEYS do\n"
     "  for _, m in ipairs(redis.call('SMEMBERS', KEYS[i])) do\n"
     "    local c = redis.call('HGET', m, 'c')\n"
@@ -136,11 +161,13 @@ static const char LUA_DELETE_INDEXED[] =
     "      if ix then for s in string.gmatch(ix, '%S+') do "
     "redis.call('SREM', s, m) end end\n"
     "      redis.call('DEL', m)\n"
-    "      n = n + 1\n"
+    "      gone[#gone + 1] = m\n"
     "    end\n"
     "  end\n"
     "end\n"
-    "return n\n";
+    "if #gone > 0 and ARGV[3] ~= '' then "
+    "redis.pcall('PUBLISH', ARGV[3], table.concat(gone, ' ')) end\n"
+    "return gone\n";
 
 /* ---- configuration ---------------------------------------------------------- */
 
@@ -334,6 +361,9 @@ typedef struct redis_ctx_t {
     apr_time_t down_until;      /* fail fast until then */
     apr_interval_time_t backoff;
     int down;                   /* last connect failed (for log lines) */
+    const char *channel;        /* <prefix>inval: deleted session names */
+    cis2_nearcache_t *nc;       /* host-local near-cache; NULL = none */
+    struct cis2_redis_sub_t *sub; /* this process's subscriber */
     /* counters (apr_atomic) */
     volatile apr_uint32_t hits, misses, puts, put_failures, errors;
 } redis_ctx_t;
@@ -928,6 +958,8 @@ static apr_status_t run(redis_ctx_t *x, const rcmd_t *cmds, int n,
     return down_err(x, perr, p, "connection lost");
 }
 
+static int sub_quiet(struct cis2_redis_sub_t *sb);
+
 /* ---- names and values ---------------------------------------------------- */
 
 typedef struct names_t {
@@ -1064,11 +1096,30 @@ static apr_status_t r_get(void *ctx, cis2_store_ns ns, const char *key,
     rcmd_t cmds[2 * MAX_KEYS];
     redisReply *rep[2 * MAX_KEYS];
     names_t nm;
+    cis2_nearcache_t *nc = ns == CIS2_NS_SESSION ? x->nc : NULL;
+    cis2_nearcache_mark_t mark;
+    apr_time_t expires = now;
     apr_status_t rv;
-    int i;
+    int i, found = -1;
 
     if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
         return rv;
+    }
+    /* sessions only: the host's near-cache first (cis2_nearcache.h),
+     * unless an invalidation has reached this process but is not through
+     * yet (sub_quiet) */
+    if (nc != NULL) {
+        cis2_nearcache_mark(nc, now, &mark);
+        for (i = 0; i < nm.n; i++) {
+            if (cis2_nearcache_get(nc, nm.name[i], now, pval, plen,
+                                   pexpires, p) == APR_SUCCESS) {
+                if (sub_quiet(x->sub) && cis2_nearcache_unchanged(nc, &mark)) {
+                    return APR_SUCCESS;
+                }
+                cis2_nearcache_mark(nc, now, &mark);
+                break;
+            }
+        }
     }
     memset(cmds, 0, sizeof(cmds));
     for (i = 0; i < nm.n; i++) {
@@ -1093,11 +1144,14 @@ static apr_status_t r_get(void *ctx, cis2_store_ns ns, const char *key,
                  && h->element[0]->type == REDIS_REPLY_STRING) {
             rv = unseal(pval, plen, x, nm.name[i], h->element[0],
                         h->element[1], perr, p);
-            if (rv == APR_SUCCESS && pexpires != NULL) {
+            if (rv == APR_SUCCESS) {
                 /* -1 (no TTL) cannot happen for our entries; be safe */
-                *pexpires = t->type == REDIS_REPLY_INTEGER && t->integer > 0
-                            ? now + apr_time_from_msec(t->integer)
-                            : now;
+                expires = t->type == REDIS_REPLY_INTEGER && t->integer > 0
+                          ? now + apr_time_from_msec(t->integer) : now;
+                if (pexpires != NULL) {
+                    *pexpires = expires;
+                }
+                found = i;
             }
         }
     }
@@ -1108,8 +1162,31 @@ static apr_status_t r_get(void *ctx, cis2_store_ns ns, const char *key,
     }
     if (rv == APR_SUCCESS) {
         apr_atomic_inc32(&x->hits);
+        if (nc != NULL && found >= 0) {
+            cis2_nearcache_put(nc, &mark, nm.name[found], *pval, *plen,
+                               expires, now, p);
+        }
     }
     return rv;
+}
+
+/* This host's copies of (ns, key) go at once (Redis also publishes the
+ * names it deletes, for the other hosts). */
+static void forget(redis_ctx_t *x, cis2_store_ns ns, const names_t *nm,
+                   apr_pool_t *p)
+{
+    int i;
+
+    if (x->nc != NULL && ns == CIS2_NS_SESSION) {
+        for (i = 0; i < nm->n; i++) {
+            cis2_nearcache_invalidate(x->nc, nm->name[i], p);
+        }
+    }
+}
+
+static const char *channel_for(redis_ctx_t *x, cis2_store_ns ns)
+{
+    return ns == CIS2_NS_SESSION ? x->channel : "";
 }
 
 static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
@@ -1161,7 +1238,17 @@ static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
     cmd_str(&cmd, ttl_ms(expires, p));
     cmd_str(&cmd, created);
     cmd_str(&cmd, ixnames);
+    cmd_str(&cmd, channel_for(x, ns));
     rv = run(x, &cmd, 1, &rep, 0, perr, p);
+    /* after the write: a read of the old value that is still in flight
+     * then finds the sequence moved and does not cache it */
+    if (x->nc != NULL && ns == CIS2_NS_SESSION) {
+        names_t nm;
+
+        if (all_names(&nm, x, ns, key, NULL, p) == APR_SUCCESS) {
+            forget(x, ns, &nm, p);
+        }
+    }
     if (rv == APR_SUCCESS) {
         if (rep->type == REDIS_REPLY_ERROR) {
             rv = reply_err(x, rep, "a write", perr, p);
@@ -1203,7 +1290,10 @@ static apr_status_t r_take(void *ctx, cis2_store_ns ns, const char *key,
         return rv;
     }
     eval_cmd(&cmd, LUA_TAKE, nm.n, nm.name, p);
-    if ((rv = run(x, &cmd, 1, &rep, 1, perr, p)) != APR_SUCCESS) {
+    cmd_str(&cmd, channel_for(x, ns));
+    rv = run(x, &cmd, 1, &rep, 1, perr, p);
+    forget(x, ns, &nm, p);
+    if (rv != APR_SUCCESS) {
         return rv;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -1233,17 +1323,15 @@ static apr_status_t r_del(void *ctx, cis2_store_ns ns, const char *key,
     rcmd_t cmd;
     redisReply *rep = NULL;
     apr_status_t rv;
-    int i;
 
     if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
         return rv;
     }
-    memset(&cmd, 0, sizeof(cmd));
-    cmd_str(&cmd, "DEL");
-    for (i = 0; i < nm.n; i++) {
-        cmd_str(&cmd, nm.name[i]);
-    }
-    if ((rv = run(x, &cmd, 1, &rep, 0, perr, p)) != APR_SUCCESS) {
+    eval_cmd(&cmd, LUA_DEL, nm.n, nm.name, p);
+    cmd_str(&cmd, channel_for(x, ns));
+    rv = run(x, &cmd, 1, &rep, 0, perr, p);
+    forget(x, ns, &nm, p);
+    if (rv != APR_SUCCESS) {
         return rv;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -1269,7 +1357,12 @@ static apr_status_t r_touch(void *ctx, cis2_store_ns ns, const char *key,
     }
     eval_cmd(&cmd, LUA_TOUCH, nm.n, nm.name, p);
     cmd_str(&cmd, apr_psprintf(p, "%" APR_TIME_T_FMT, ms < 1 ? 1 : ms));
-    if ((rv = run(x, &cmd, 1, &rep, 0, perr, p)) != APR_SUCCESS) {
+    rv = run(x, &cmd, 1, &rep, 0, perr, p);
+    /* the cached copy holds the old expiry: the next read fetches the new
+     * one (other hosts keep theirs: an earlier expiry only makes them
+     * touch sooner) */
+    forget(x, ns, &nm, p);
+    if (rv != APR_SUCCESS) {
         return rv;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -1343,14 +1436,27 @@ static apr_status_t r_delete_indexed(void *ctx, cis2_store_ns ns,
     eval_cmd(&cmd, LUA_DELETE_INDEXED, n, keys, p);
     cmd_str(&cmd, apr_psprintf(p, "%" APR_TIME_T_FMT, not_after));
     cmd_str(&cmd, apr_pstrcat(p, x->conf->prefix, dom, ":", NULL));
-    if ((rv = run(x, &cmd, 1, &rep, 0, perr, p)) != APR_SUCCESS) {
+    cmd_str(&cmd, channel_for(x, ns));
+    if ((rv = run(x, &cmd, 1, &rep, 4, perr, p)) != APR_SUCCESS) {
         return rv;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         rv = reply_err(x, rep, "an index delete", perr, p);
     }
-    else if (rep->type == REDIS_REPLY_INTEGER && pcount != NULL) {
-        *pcount = (int)rep->integer;
+    else if (rep->type == REDIS_REPLY_ARRAY) {
+        /* the names it deleted: this host's copies go now, before the
+         * answer (the published message reaches the other hosts) */
+        for (i = 0; i < (int)rep->elements; i++) {
+            if (x->nc != NULL && ns == CIS2_NS_SESSION
+                && rep->element[i]->type == REDIS_REPLY_STRING) {
+                cis2_nearcache_invalidate(x->nc, apr_pstrmemdup(p,
+                                          rep->element[i]->str,
+                                          rep->element[i]->len), p);
+            }
+        }
+        if (pcount != NULL) {
+            *pcount = (int)rep->elements;
+        }
     }
     free_replies(&rep, 1);
     return rv;
@@ -1381,6 +1487,275 @@ static const cis2_store_ops_t redis_ops = {
     .delete_indexed = r_delete_indexed,
     .stats = r_stats,
 };
+
+/* ---- the invalidation subscriber (one thread per process) -----------------
+ * SUBSCRIBE <prefix>inval on a connection of its own, opened exactly as a
+ * command connection (TLS, AUTH, SELECT), and PING on it every second: a
+ * PONG, like a message, proves that whatever Redis published before it
+ * has arrived (one connection delivers in order). Each message names Redis
+ * entries (keyed hashes) that were deleted or replaced; they leave the
+ * near-cache. Losing the connection, or no PONG within 2 s, bumps the
+ * epoch and stops the cache serving (cis2_nearcache_down) until this or
+ * another process's subscriber is back. Reconnects back off as command
+ * connections do (50 ms doubling to 2 s). */
+
+#define SUB_PING apr_time_from_sec(1)
+#define SUB_DEAD apr_time_from_sec(2)
+
+struct cis2_redis_sub_t {
+    redis_ctx_t *x;
+    cis2_nearcache_t *nc;
+    cis2_redis_sub_notify_fn *notify;
+    void *baton;
+    apr_thread_t *thread;
+    apr_pool_t *pool;            /* unmanaged: this thread's alone */
+    volatile apr_uint32_t stop;
+    int wake[2];                 /* a byte on wake[1] ends the wait */
+    volatile apr_uint32_t up;    /* for tests and the status page */
+    volatile apr_uint32_t fd1;   /* the subscribed socket + 1; 0 = none */
+    volatile apr_uint32_t busy;  /* reading or applying invalidations */
+};
+
+/* Nothing has reached this process's subscriber that it has not applied:
+ * its socket has no unread byte and it is not between reading and
+ * applying. With the sequence check after a hit (r_get) this closes the
+ * window between a PUBLISH arriving and the subscriber thread running: an
+ * invalidation that is on this host is honoured, not just one that has
+ * been applied. Not subscribed: not quiet (a miss). */
+static int sub_quiet(struct cis2_redis_sub_t *sb)
+{
+    struct pollfd pfd;
+    apr_uint32_t fd1;
+
+    if (sb == NULL || (fd1 = apr_atomic_read32(&sb->fd1)) == 0) {
+        return 0;
+    }
+    pfd.fd = (int)fd1 - 1;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0) {            /* data, error, or hang-up */
+        return 0;
+    }
+    return apr_atomic_read32(&sb->busy) == 0;
+}
+
+static void sub_tell(cis2_redis_sub_t *sb, int up, const char *why)
+{
+    if (sb->notify != NULL) {
+        sb->notify(sb->baton, up, why);
+    }
+}
+
+/* Wait until fd (or -1: nothing) is readable, the wake pipe fires or
+ * `ms` pass. 1 readable, 0 timeout, -1 stop. */
+static int sub_wait(cis2_redis_sub_t *sb, int fd, int ms)
+{
+    struct pollfd pfd[2];
+    int n = 0, rc;
+
+    pfd[n].fd = sb->wake[0];
+    pfd[n].events = POLLIN;
+    pfd[n++].revents = 0;
+    if (fd >= 0) {
+        pfd[n].fd = fd;
+        pfd[n].events = POLLIN;
+        pfd[n++].revents = 0;
+    }
+    rc = poll(pfd, (nfds_t)n, ms < 1 ? 1 : ms);
+    if (apr_atomic_read32(&sb->stop) || (rc > 0 && pfd[0].revents)) {
+        return -1;
+    }
+    if (rc > 0 && n > 1 && pfd[1].revents) {
+        return 1;
+    }
+    return 0;
+}
+
+static void sub_message(cis2_redis_sub_t *sb, const redisReply *r,
+                        int *pponged, apr_pool_t *p)
+{
+    const redisReply *kind;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1
+        || (kind = r->element[0])->type != REDIS_REPLY_STRING) {
+        return;
+    }
+    if (kind->len == 4 && strncasecmp(kind->str, "pong", 4) == 0) {
+        *pponged = 1;
+        cis2_nearcache_beat(sb->nc, apr_time_now());
+    }
+    else if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0
+             && r->elements == 3
+             && r->element[2]->type == REDIS_REPLY_STRING) {
+        char *names = apr_pstrmemdup(p, r->element[2]->str,
+                                     r->element[2]->len), *last = NULL;
+        const char *name;
+
+        for (name = apr_strtok(names, " ", &last); name != NULL;
+             name = apr_strtok(NULL, " ", &last)) {
+            cis2_nearcache_invalidate(sb->nc, name, p);
+        }
+        cis2_nearcache_beat(sb->nc, apr_time_now());
+    }
+}
+
+/* One connection's life: connect, subscribe, serve until it fails (the
+ * reason is returned) or the thread is told to stop (NULL). */
+static const char *sub_session(cis2_redis_sub_t *sb, int *pwas_up,
+                               apr_pool_t *cp)
+{
+    redis_ctx_t *x = sb->x;
+    rconn_t *c;
+    rcmd_t cmd;
+    redisReply *rep = NULL;
+    const char *why = NULL;
+    apr_time_t last_ping, ping_sent = 0, now;
+    int got = 0, ok;
+    apr_pool_t *mp = NULL;
+
+    c = conn_open(x, &why, cp);
+    if (c == NULL) {
+        return why;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd_str(&cmd, "SUBSCRIBE");
+    cmd_str(&cmd, x->channel);
+    ok = conn_run(c, &cmd, 1, &rep, apr_time_now() + x->conf->timeout,
+                  65536, &got, &why, cp);
+    if (ok && (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
+               || rep->element[0]->type != REDIS_REPLY_STRING
+               || strcasecmp(rep->element[0]->str, "subscribe") != 0)) {
+        why = rep->type == REDIS_REPLY_ERROR
+              ? apr_psprintf(cp, "SUBSCRIBE refused: %.*s",
+                             (int)(rep->len > 120 ? 120 : rep->len), rep->str)
+              : "SUBSCRIBE: unexpected answer";
+        ok = 0;
+    }
+    free_replies(&rep, 1);
+    if (!ok) {
+        conn_close(c);
+        return why;
+    }
+    /* invalidations flow from here on; what was cached before may have
+     * missed some */
+    cis2_nearcache_bump(sb->nc);
+    cis2_nearcache_beat(sb->nc, apr_time_now());
+    apr_atomic_set32(&sb->up, 1);
+    apr_atomic_set32(&sb->fd1, (apr_uint32_t)c->fd + 1);
+    *pwas_up = 1;
+    sub_tell(sb, 1, NULL);
+    apr_pool_create(&mp, cp);
+    last_ping = apr_time_now();
+    why = NULL;
+    while (why == NULL) {
+        apr_time_t next;
+        int ready, ponged = 0;
+
+        now = apr_time_now();
+        next = ping_sent ? ping_sent + SUB_DEAD : last_ping + SUB_PING;
+        ready = c->ssl != NULL && SSL_pending(c->ssl) > 0 ? 1
+                : sub_wait(sb, c->fd, next > now
+                                      ? (int)((next - now + 999) / 1000) : 0);
+        if (ready < 0) {
+            break;                      /* told to stop */
+        }
+        if (ready > 0) {
+            char buf[16384];
+            ssize_t n;
+            void *r = NULL;
+
+            /* busy before the read: see sub_quiet */
+            apr_atomic_set32(&sb->busy, 1);
+            n = conn_read(c, buf, sizeof(buf),
+                          apr_time_now() + x->conf->timeout);
+            if (n <= 0) {
+                why = errno == ETIMEDOUT ? "read timed out"
+                                         : "connection lost";
+                break;
+            }
+            if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) {
+                why = "protocol error";
+                break;
+            }
+            while (redisReaderGetReply(c->reader, &r) == REDIS_OK
+                   && r != NULL) {
+                sub_message(sb, r, &ponged, mp);
+                freeReplyObject(r);
+                r = NULL;
+                apr_pool_clear(mp);
+            }
+            if (c->reader->err) {
+                why = "protocol error";
+                break;
+            }
+            if (ponged) {
+                ping_sent = 0;
+            }
+            if (c->ssl == NULL || SSL_pending(c->ssl) == 0) {
+                apr_atomic_set32(&sb->busy, 0);
+            }
+        }
+        now = apr_time_now();
+        if (ping_sent && now - ping_sent >= SUB_DEAD) {
+            why = "no answer to PING within 2 s";
+        }
+        else if (!ping_sent && now - last_ping >= SUB_PING) {
+            static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+
+            if (!conn_write(c, ping, sizeof(ping) - 1,
+                            now + x->conf->timeout)) {
+                why = "cannot send PING";
+            }
+            ping_sent = last_ping = now;
+        }
+    }
+    /* no request may take this socket for a quiet one any more, and
+     * nothing cached is served, before it closes */
+    apr_atomic_set32(&sb->fd1, 0);
+    cis2_nearcache_down(sb->nc);
+    conn_close(c);
+    apr_atomic_set32(&sb->busy, 0);
+    apr_atomic_set32(&sb->up, 0);
+    return why;
+}
+
+static void *APR_THREAD_FUNC sub_main(apr_thread_t *t, void *data)
+{
+    cis2_redis_sub_t *sb = data;
+    apr_interval_time_t backoff = 0;
+    apr_pool_t *cp = NULL;
+    int told_down = 0;
+
+    apr_pool_create(&cp, sb->pool);
+    while (!apr_atomic_read32(&sb->stop)) {
+        int was_up = 0;
+        const char *why = sub_session(sb, &was_up, cp);
+
+        /* down (or leaving): nothing cached may be served until a
+         * subscriber, of this process or another, is back */
+        cis2_nearcache_down(sb->nc);
+        if (apr_atomic_read32(&sb->stop)) {
+            break;
+        }
+        /* a connection that was up is reported when it fails; repeated
+         * connect failures after that only once */
+        if (was_up) {
+            told_down = 0;
+            backoff = 0;
+        }
+        if (!told_down) {
+            sub_tell(sb, 0, why ? why : "connection lost");
+            told_down = 1;
+        }
+        backoff = backoff == 0 ? BACKOFF_MIN
+                  : backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
+        if (sub_wait(sb, -1, (int)(backoff / 1000)) < 0) {
+            break;
+        }
+        apr_pool_clear(cp);
+    }
+    return NULL;
+}
 
 /* ---- creation ---------------------------------------------------------------- */
 
@@ -1466,6 +1841,7 @@ apr_status_t cis2_store_redis_create(cis2_store_t **pst,
     }
     x->conf = conf;
     x->crypto = crypto;
+    x->channel = apr_pstrcat(p, conf->prefix, "inval", NULL);
     x->max_idle = conf->max_idle >= 0 ? conf->max_idle
                                       : CIS2_REDIS_DEFAULT_MAX_IDLE;
     x->idle = apr_pcalloc(p, sizeof(*x->idle) * (apr_size_t)(x->max_idle
@@ -1501,4 +1877,85 @@ const char *cis2_store_redis_name(const cis2_redis_conf_t *conf,
     x.conf = conf;
     x.crypto = crypto;
     return entry_name(&x, i, ns, key, p);
+}
+
+void cis2_store_redis_use_nearcache(cis2_store_t *st, cis2_nearcache_t *nc)
+{
+    if (st != NULL && st->ops == &redis_ops) {
+        ((redis_ctx_t *)st->ctx)->nc = nc;
+    }
+}
+
+static apr_status_t sub_stop(void *data)
+{
+    cis2_redis_sub_t *sb = data;
+    apr_status_t trv;
+    ssize_t w;
+
+    sb->x->sub = NULL;
+    apr_atomic_set32(&sb->stop, 1);
+    do {
+        w = write(sb->wake[1], "x", 1);
+    } while (w < 0 && errno == EINTR);
+    if (sb->thread != NULL) {
+        apr_thread_join(&trv, sb->thread);
+        sb->thread = NULL;
+    }
+    close(sb->wake[0]);
+    close(sb->wake[1]);
+    apr_pool_destroy(sb->pool);
+    return APR_SUCCESS;
+}
+
+apr_status_t cis2_redis_subscriber_start(cis2_redis_sub_t **psub,
+                                         cis2_store_t *st,
+                                         cis2_nearcache_t *nc,
+                                         cis2_redis_sub_notify_fn *notify,
+                                         void *baton,
+                                         const cis2_err_t **perr,
+                                         apr_pool_t *p)
+{
+    cis2_redis_sub_t *sb;
+    apr_threadattr_t *attr = NULL;
+    apr_status_t rv;
+
+    if (st == NULL || st->ops != &redis_ops || nc == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CONFIG, "the subscriber needs "
+                            "a Redis store and a near-cache");
+    }
+    sb = apr_pcalloc(p, sizeof(*sb));
+    sb->x = st->ctx;
+    sb->nc = nc;
+    sb->notify = notify;
+    sb->baton = baton;
+    if (pipe2(sb->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        return cis2_err_set(perr, p, CIS2_E_CONFIG, "cannot make a pipe: "
+                            "%s", strerror(errno));
+    }
+    /* the thread allocates only from a pool of its own (pools are not
+     * shared between threads) */
+    rv = apr_pool_create_unmanaged_ex(&sb->pool, NULL, NULL);
+    if (rv == APR_SUCCESS) {
+        apr_threadattr_create(&attr, p);
+        rv = apr_thread_create(&sb->thread, attr, sub_main, sb, p);
+    }
+    if (rv != APR_SUCCESS) {
+        close(sb->wake[0]);
+        close(sb->wake[1]);
+        if (sb->pool != NULL) {
+            apr_pool_destroy(sb->pool);
+        }
+        return cis2_err_set(perr, p, CIS2_E_CONFIG, "cannot start the "
+                            "subscriber thread (%d)", rv);
+    }
+    apr_pool_cleanup_register(p, sb, sub_stop, apr_pool_cleanup_null);
+    sb->x->sub = sb;
+    *psub = sb;
+    return APR_SUCCESS;
+}
+
+int cis2_redis_subscriber_up(const cis2_redis_sub_t *sb)
+{
+    return sb != NULL
+           && apr_atomic_read32((volatile apr_uint32_t *)&sb->up) != 0;
 }

@@ -87,4 +87,39 @@ const char *cis2_store_redis_name(const cis2_redis_conf_t *conf,
                                   cis2_store_ns ns, const char *key,
                                   apr_pool_t *p);
 
+/* ---- the near-cache and its invalidation subscriber (cis2_nearcache.h) --- */
+
+typedef struct cis2_nearcache_t cis2_nearcache_t;
+typedef struct cis2_redis_sub_t cis2_redis_sub_t;
+
+/** Serve this store's session reads from `nc` when it has them (NULL:
+ *  never). Writes still go to Redis, and drop this host's copy at once;
+ *  Redis publishes the names of deleted or replaced sessions on
+ *  <prefix>inval whether or not a near-cache is used. */
+void cis2_store_redis_use_nearcache(cis2_store_t *st, cis2_nearcache_t *nc);
+
+/** Called by the subscriber thread when its connection comes up (up = 1,
+ *  why NULL) or goes down (up = 0, why says why; reported once per
+ *  outage). Must be thread-safe. */
+typedef void cis2_redis_sub_notify_fn(void *baton, int up, const char *why);
+
+/** Start this process's subscriber: a thread with its own connection to
+ *  the store's Redis (same TLS, AUTH and timeouts as the command
+ *  connections) that SUBSCRIBEs to <prefix>inval, removes the named
+ *  entries from `nc`, PINGs every second and, on a lost connection or no
+ *  PONG within 2 s, bumps nc's epoch and stops it serving until it is
+ *  back (reconnecting with a 50 ms - 2 s backoff). Stopped and joined when
+ *  p is cleared. CIS2_E_CONFIG if st is not a Redis store or no thread can
+ *  be made. */
+apr_status_t cis2_redis_subscriber_start(cis2_redis_sub_t **psub,
+                                         cis2_store_t *st,
+                                         cis2_nearcache_t *nc,
+                                         cis2_redis_sub_notify_fn *notify,
+                                         void *baton,
+                                         const cis2_err_t **perr,
+                                         apr_pool_t *p);
+
+/** 1 while the subscriber is subscribed. */
+int cis2_redis_subscriber_up(const cis2_redis_sub_t *sb);
+
 #endif /* CIS2_STORE_REDIS_H */

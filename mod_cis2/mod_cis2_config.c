@@ -75,6 +75,7 @@ void *cis2_srv_conf_create(apr_pool_t *p, server_rec *s)
     sc->state_timeout = CIS2_UNSET;
     sc->max_pending = CIS2_UNSET;
     sc->rp_logout = CIS2_UNSET;
+    sc->store_cache_ttl = CIS2_UNSET;
     return sc;
 }
 
@@ -138,6 +139,7 @@ void *cis2_srv_conf_merge(apr_pool_t *p, void *basev, void *addv)
     sc->store_size = base->store_size;
     sc->redis = base->redis;
     sc->passphrases = base->passphrases;
+    sc->store_cache_ttl = base->store_cache_ttl;
     return sc;
 }
 
@@ -227,6 +229,12 @@ const char *cis2_srv_default_url(const cis2_srv_conf *sc)
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc)
 {
     return sc->store_size ? sc->store_size : CIS2_DEFAULT_STORE_SIZE;
+}
+
+apr_interval_time_t cis2_srv_store_cache_ttl(const cis2_srv_conf *sc)
+{
+    return sc->store_cache_ttl != CIS2_UNSET ? sc->store_cache_ttl
+                                             : CIS2_DEFAULT_STORE_CACHE_TTL;
 }
 
 const char *cis2_srv_metadata_url(const cis2_srv_conf *sc)
@@ -683,6 +691,30 @@ static const char *set_store_size(cmd_parms *cmd, void *dc, const char *v)
     return NULL;
 }
 
+/* CIS2SessionStoreCacheTTL off | 0 | duration up to 60s (issue #6) */
+static const char *set_store_cache_ttl(cmd_parms *cmd, void *dc,
+                                       const char *v)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t;
+
+    if (err != NULL) {
+        return err;
+    }
+    if (strcasecmp(v, "off") == 0) {
+        SRV(cmd)->store_cache_ttl = 0;
+        return NULL;
+    }
+    if (cis2_parse_duration(&t, v) != APR_SUCCESS || t < 0
+        || t > apr_time_from_sec(60)) {
+        return apr_psprintf(cmd->pool, "CIS2-10115: %s: '%s' is not 'off' "
+                            "nor a duration up to 60s (e.g. 5s, 500ms)",
+                            cmd->cmd->name, v);
+    }
+    SRV(cmd)->store_cache_ttl = t;
+    return NULL;
+}
+
 static const char *set_pass_as(cmd_parms *cmd, void *dcv, const char *v)
 {
     cis2_dir_conf *dc = dcv;
@@ -1109,6 +1141,10 @@ const command_rec cis2_cmds[] = {
     AP_INIT_RAW_ARGS("CIS2SessionStore", set_session_store, NULL, RSRC_CONF,
                      "shm (default) or redis[s]://[user:pass@]host:port/db "
                      "[options] (global)"),
+    AP_INIT_TAKE1("CIS2SessionStoreCacheTTL", set_store_cache_ttl, NULL,
+                  RSRC_CONF, "Redis store: longest a session read is served "
+                  "from this host's near-cache (0 or off = none; global); "
+                  "default 5s"),
     AP_INIT_ITERATE("CIS2CryptoPassphrase", set_passphrase, NULL, RSRC_CONF,
                     "Passphrases (or file:/path) for data kept outside "
                     "httpd: the first encrypts, all decrypt (global)"),

@@ -92,6 +92,8 @@ typedef struct cis2_srv_conf {
     struct cis2_redis_conf_t *redis; /* CIS2SessionStore redis://; NULL =
                                        shm (main server) */
     apr_array_header_t *passphrases; /* CIS2CryptoPassphrase (main server) */
+    apr_interval_time_t store_cache_ttl; /* CIS2SessionStoreCacheTTL (main
+                                           server); UNSET = default, 0 = off */
     const char *cookie_domain;      /* CIS2CookieDomain */
     const char *cookie_same_site;   /* CIS2CookieSameSite */
     int max_pending;                /* CIS2MaxPendingLogins */
@@ -186,6 +188,11 @@ apr_interval_time_t cis2_srv_max_duration(const cis2_srv_conf *sc);
 apr_interval_time_t cis2_srv_state_timeout(const cis2_srv_conf *sc);
 const char *cis2_srv_default_url(const cis2_srv_conf *sc);
 apr_size_t cis2_srv_store_size(const cis2_srv_conf *sc);
+
+/** CIS2SessionStoreCacheTTL: the Redis near-cache's bound on an entry's
+ *  age; 0 = no near-cache. */
+#define CIS2_DEFAULT_STORE_CACHE_TTL apr_time_from_sec(5)
+apr_interval_time_t cis2_srv_store_cache_ttl(const cis2_srv_conf *sc);
 int cis2_dir_pass_as(const cis2_dir_conf *dc);
 const char *cis2_srv_cookie_domain(const cis2_srv_conf *sc);
 const char *cis2_srv_same_site(const cis2_srv_conf *sc);

@@ -141,6 +141,32 @@ static json_t *jage(apr_time_t t, apr_time_t now)
     return t ? json_integer((json_int_t)apr_time_sec(now - t)) : json_null();
 }
 
+/* The Redis store's host-local near-cache (counters shared by the host's
+ * children; `subscriber_up` is this child's own subscriber). */
+static json_t *nearcache_report(json_t *o)
+{
+    cis2_nearcache_stats_t ns;
+    json_t *nc;
+    int up = 0;
+
+    if (!cis2_glue_store_nearcache_stats(&ns, &up)) {
+        return o;
+    }
+    nc = json_object();
+    json_object_set_new(nc, "ttl_ms", jint(apr_time_as_msec(ns.ttl)));
+    json_object_set_new(nc, "serving", json_boolean(ns.live));
+    json_object_set_new(nc, "subscriber_up", json_boolean(up));
+    json_object_set_new(nc, "entries", jint(ns.entries));
+    json_object_set_new(nc, "hits", jint(ns.hits));
+    json_object_set_new(nc, "misses", jint(ns.misses));
+    json_object_set_new(nc, "stores", jint(ns.stores));
+    json_object_set_new(nc, "invalidations", jint(ns.invalidations));
+    json_object_set_new(nc, "epoch_bumps", jint(ns.bumps));
+    json_object_set_new(nc, "epoch", jint(ns.epoch));
+    json_object_set_new(o, "near_cache", nc);
+    return o;
+}
+
 static json_t *store_report(apr_pool_t *p)
 {
     cis2_store_t *st = cis2_glue_store_get();
@@ -185,6 +211,7 @@ static json_t *store_report(apr_pool_t *p)
         json_object_set_new(geo, "formatted", jtime(g.formatted));
         json_object_set_new(o, "geometry", geo);
     }
+    o = nearcache_report(o);
     return o;
 }
 

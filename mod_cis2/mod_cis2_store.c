@@ -44,6 +44,7 @@
 #include "cis2_util.h"
 #include "cis2_crypto.h"
 #include "cis2_store_redis.h"
+#include "cis2_nearcache.h"
 
 #define STORE_MUTEX_TYPE  "cis2-store"
 #define STORE_RETAIN_KEY  "mod_cis2-store"
@@ -93,6 +94,142 @@ int cis2_glue_store_geometry(cis2_shm_geometry_t *geo, apr_pool_t *p)
 static const cis2_redis_conf_t *redis_conf;    /* this generation's */
 static const cis2_crypto_t *redis_keys;
 
+/* The near-cache (CIS2SessionStoreCacheTTL > 0): a segment and a mutex of
+ * this generation, made from pconf in the parent (a cache need not survive
+ * a restart; old-generation children keep their own mapping until they
+ * exit), attached in each child, which also runs one subscriber thread. */
+#ifdef CIS2_WITH_REDIS
+static void *nc_base;
+static apr_size_t nc_size;
+static apr_interval_time_t nc_ttl;
+static apr_global_mutex_t *nc_mutex;
+static const char *nc_lockfile;
+static cis2_nearcache_t *nearcache;            /* this child's handle */
+static cis2_redis_sub_t *subscriber;
+#endif
+
+int cis2_glue_store_nearcache_stats(cis2_nearcache_stats_t *st, int *psub_up)
+{
+#ifdef CIS2_WITH_REDIS
+    if (nearcache != NULL) {
+        cis2_nearcache_get_stats(nearcache, apr_time_now(), st);
+        *psub_up = cis2_redis_subscriber_up(subscriber);
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+#ifdef CIS2_WITH_REDIS
+static apr_status_t nearcache_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    cis2_srv_conf *sc = cis2_srv(s);
+    const cis2_err_t *err = NULL;
+    cis2_nearcache_t *nc = NULL;
+    apr_shm_t *shm = NULL;
+    apr_size_t size = cis2_srv_store_size(sc);
+    apr_status_t rv;
+
+    nc_base = NULL;
+    nc_ttl = cis2_srv_store_cache_ttl(sc);
+    if (nc_ttl <= 0) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10120)
+                     "session store: no near-cache "
+                     "(CIS2SessionStoreCacheTTL 0): every session read "
+                     "goes to Redis");
+        return APR_SUCCESS;
+    }
+    rv = ap_global_mutex_create(&nc_mutex, &nc_lockfile, STORE_MUTEX_TYPE,
+                                "nearcache", s, pconf, 0);
+    if (rv == APR_SUCCESS) {
+        rv = apr_shm_create(&shm, size, NULL, pconf);
+        if (APR_STATUS_IS_ENOTIMPL(rv)) {
+            const char *fname = ap_runtime_dir_relative(pconf,
+                                                        "cis2-nearcache.shm");
+
+            apr_shm_remove(fname, pconf);
+            rv = apr_shm_create(&shm, size, fname, pconf);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = cis2_nearcache_create(&nc, apr_shm_baseaddr_get(shm),
+                                   apr_shm_size_get(shm), 1, nc_ttl, nc_mutex,
+                                   &err, pconf);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, CIS2_LOGNO(10117)
+                     "cannot set up the session near-cache of %"
+                     APR_SIZE_T_FMT " bytes (CIS2SessionStoreSize): %s; "
+                     "lower it, or set CIS2SessionStoreCacheTTL 0", size,
+                     err ? err->detail : "no shared memory or mutex");
+        return rv;
+    }
+    nc_base = apr_shm_baseaddr_get(shm);
+    nc_size = apr_shm_size_get(shm);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10116)
+                 "session store: near-cache of %" APR_SIZE_T_FMT "K, entries "
+                 "served for at most %" APR_TIME_T_FMT " ms and only while "
+                 "invalidations flow; mutex %s", nc_size / 1024,
+                 apr_time_as_msec(nc_ttl), apr_global_mutex_name(nc_mutex));
+    return APR_SUCCESS;
+}
+
+static void subscriber_notify(void *baton, int up, const char *why)
+{
+    server_rec *s = baton;
+
+    if (up) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10113)
+                     "session near-cache: invalidation subscriber connected "
+                     "to Redis at %s; serving from the near-cache",
+                     redis_conf ? redis_conf->url : "?");
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CIS2_LOGNO(10114)
+                     "session near-cache: invalidation subscriber down (%s): "
+                     "every session read goes to Redis until it is back",
+                     why ? why : "unknown");
+    }
+}
+
+static void nearcache_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_global_mutex_t *mutex = nc_mutex;
+    const cis2_err_t *err = NULL;
+    cis2_nearcache_t *nc = NULL;
+    apr_status_t rv;
+
+    nearcache = NULL;
+    subscriber = NULL;
+    if (nc_base == NULL || store == NULL) {
+        return;
+    }
+    rv = apr_global_mutex_child_init(&mutex, nc_lockfile, pchild);
+    if (rv == APR_SUCCESS) {
+        rv = cis2_nearcache_create(&nc, nc_base, nc_size, 0, nc_ttl, mutex,
+                                   &err, pchild);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, CIS2_LOGNO(10118)
+                     "cannot attach to the session near-cache in this "
+                     "child (%s): its session reads all go to Redis",
+                     err ? err->detail : "mutex");
+        return;
+    }
+    rv = cis2_redis_subscriber_start(&subscriber, store, nc,
+                                     subscriber_notify, s, &err, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CIS2_LOGNO(10119)
+                     "cannot start the near-cache's invalidation "
+                     "subscriber in this child (%s): its session reads all "
+                     "go to Redis", err ? err->detail : "unknown");
+        return;
+    }
+    nearcache = nc;
+    cis2_store_redis_use_nearcache(store, nc);
+}
+#endif
+
 int cis2_glue_store_check(server_rec *main_s)
 {
     cis2_srv_conf *sc = cis2_srv(main_s);
@@ -141,6 +278,9 @@ static apr_status_t redis_post_config(apr_pool_t *pconf, server_rec *s)
     }
     redis_conf = sc->redis;
     redis_keys = keys;
+    if ((rv = nearcache_post_config(pconf, s)) != APR_SUCCESS) {
+        return rv;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, CIS2_LOGNO(10109)
                  "session store: Redis at %s, key ids %s, timeouts %"
                  APR_TIME_T_FMT " ms connect / %" APR_TIME_T_FMT " ms "
@@ -184,6 +324,7 @@ static apr_status_t redis_child_init(apr_pool_t *pchild, server_rec *s)
         return APR_EGENERAL;
     }
     store = st;
+    nearcache_child_init(pchild, s);
 #endif
     return APR_SUCCESS;
 }

@@ -12,6 +12,7 @@
 #include <httpd.h>
 #include "cis2_store.h"
 #include "cis2_shm.h"
+#include "cis2_nearcache.h"
 
 /** pre_config: register the "cis2-store" mutex type, so the admin can pick
  *  its mechanism with `Mutex <mech> cis2-store`. */
@@ -44,6 +45,12 @@ int cis2_glue_store_check(server_rec *main_s);
  *  with Retry-After. Returns what cis2_page_send returns (OK). */
 int cis2_glue_store_unavailable(request_rec *r, const cis2_err_t *err,
                                 const char *during);
+
+/** The Redis near-cache's counters (for the status page): 1 and *st and
+ *  *psub_up (this child's subscriber is connected) filled when this
+ *  process has one, else 0. */
+int cis2_glue_store_nearcache_stats(cis2_nearcache_stats_t *st,
+                                    int *psub_up);
 
 /** This process's store, or NULL if none was set up. */
 cis2_store_t *cis2_glue_store_get(void);

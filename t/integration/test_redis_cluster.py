@@ -219,13 +219,18 @@ def test_backchannel_logout_on_b_ends_the_session_on_a(nodes, user,
 def test_redis_down_gives_503_then_recovers(nodes, user, redis):
     a, b = nodes
     for h in nodes:
-        h.expect_log(r"CIS2-10111", r"CIS2-00003: .*Redis at")
+        h.expect_log(r"CIS2-10111", r"CIS2-00003: .*Redis at",
+                     r"CIS2-10114")       # the near-cache's subscriber
     s = T.new_session()
     T.app_env(T.login(s, a.url("/app/app.cgi"), user.login))
     redis.command("SAVE")                 # what Redis will come back with
+    mark_a, mark_b = a.log_size(), b.log_size()
     redis.kill()
     try:
-        mark_a, mark_b = a.log_size(), b.log_size()
+        # the near-cache stops serving once its subscriber sees Redis go
+        # (test_redis_nearcache.py); only then is 503 certain
+        for h, m in ((a, mark_a), (b, mark_b)):
+            assert h.wait_log(r"CIS2-10114", m), h.read_log(m)
         # a signed-in user: 503 with a reference, on either node, no loop
         r = s.get(a.url("/app/app.cgi"), allow_redirects=False, timeout=10)
         T.assert_error_page(a, r, 503, mark_a)
@@ -336,7 +341,8 @@ def test_rediss_with_client_certificate(httpd_factory, users, port_pool):
             f"CIS2SessionStore rediss://127.0.0.1:{r.port}/0 ca={d}/client.crt "
             f"cert={d}/client.crt key={d}/client.key",
             f"CIS2CryptoPassphrase \"{PASSPHRASE}\""])
-        h2.expect_log(r"CIS2-10111", r"CIS2-00003: .*Redis at")
+        h2.expect_log(r"CIS2-10111", r"CIS2-00003: .*Redis at",
+                      r"CIS2-10114: .*not trusted")
         mark = h2.log_size()
         resp = T.new_session().get(h2.url("/app/app.cgi"), allow_redirects=False)
         T.assert_error_page(h2, resp, 503, mark)
@@ -352,7 +358,10 @@ def test_rediss_with_client_certificate(httpd_factory, users, port_pool):
                        capture_output=True, timeout=30, env=T.httpd_env())
         assert h3.wait_log(r"CIS2-10112: .*missing\.key", 0, timeout=15)
         assert h3.wait_log(r"Configuration Failed", 0, timeout=15)
+        assert h.wait_log(r"CIS2-10113: .*subscriber connected", 0)
     finally:
+        for x in T.ALL:                   # Redis goes before the httpds
+            x.expect_log(r"CIS2-10114")
         r.stop()
         port_pool.give(r.port)
         shutil.rmtree(d, ignore_errors=True)

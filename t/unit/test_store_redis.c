@@ -27,6 +27,8 @@
 #include "cis2_store.h"
 #include "cis2_store_redis.h"
 #include "cis2_crypto.h"
+#include "cis2_nearcache.h"
+#include <apr_atomic.h>
 
 #define SEC(n)   apr_time_from_sec(n)
 #define PW_A     "first passphrase for the tests"
@@ -873,6 +875,160 @@ START_TEST(down_then_back_with_its_data)
 }
 END_TEST
 
+/* ---- the near-cache and its subscriber (cis2_nearcache.h) ---------------- */
+
+static volatile apr_uint32_t sub_ups, sub_downs;
+
+static void count_sub(void *baton, int up, const char *why)
+{
+    apr_atomic_inc32(up ? &sub_ups : &sub_downs);
+}
+
+/* get on `st` until it answers `want` ("" = not found) or 2 s pass */
+static int becomes(cis2_store_t *st, const char *key, const char *want)
+{
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        const cis2_err_t *err = NULL;
+        const char *v = NULL;
+        apr_size_t len = 0;
+        apr_status_t rv = cis2_store_get(st, CIS2_NS_SESSION, key,
+                                         apr_time_now(), &v, &len, NULL,
+                                         &err, g_pool);
+
+        if (*want == '\0' ? rv != APR_SUCCESS && code(err) == CIS2_E_NOT_FOUND
+            : rv == APR_SUCCESS && len == strlen(want)
+              && memcmp(v, want, len) == 0) {
+            return 1;
+        }
+        usleep(10000);
+    }
+    return 0;
+}
+
+static int wait_for(volatile apr_uint32_t *n, apr_uint32_t atleast)
+{
+    int i;
+
+    for (i = 0; i < 500 && apr_atomic_read32(n) < atleast; i++) {
+        usleep(10000);
+    }
+    return apr_atomic_read32(n) >= atleast;
+}
+
+START_TEST(near_cache_follows_invalidations)
+{
+    rsrv r;
+    cis2_redis_conf_t *conf;
+    cis2_store_t *a, *b;
+    cis2_crypto_t *k = keys(PW_A, NULL);
+    cis2_nearcache_t *nc = NULL;
+    cis2_nearcache_stats_t ns;
+    cis2_redis_sub_t *sub = NULL;
+    cis2_store_index_t ix = { "cis2-sid-1", "user-1", 0 };
+    const cis2_err_t *err = NULL;
+    apr_size_t size = 256 * 1024;
+    const char *v;
+    apr_size_t len;
+    apr_time_t now = apr_time_now();
+    int i, n;
+
+    memset(&r, 0, sizeof(r));
+    redis_start(&r, NULL);
+    conf = conf_for(r.port, NULL);
+    a = store_with(conf, k);            /* node A: cache + subscriber */
+    b = store_with(conf, k);            /* node B: none */
+    ck_assert_int_eq(cis2_nearcache_create(&nc, apr_pcalloc(g_pool, size),
+                                           size, 1, SEC(60), NULL, &err,
+                                           g_pool), APR_SUCCESS);
+    sub_ups = sub_downs = 0;
+    ck_assert_int_eq(cis2_redis_subscriber_start(&sub, a, nc, count_sub,
+                                                 NULL, &err, g_pool),
+                     APR_SUCCESS);
+    cis2_store_redis_use_nearcache(a, nc);
+    ck_assert(wait_for(&sub_ups, 1));
+    ck_assert(cis2_redis_subscriber_up(sub));
+
+    /* read once from Redis, then from the cache */
+    ck_assert_int_eq(cis2_store_put(b, CIS2_NS_SESSION, "s1", "one", 3,
+                                    now + SEC(600), &err, g_pool),
+                     APR_SUCCESS);
+    for (i = 0; i < 5; i++) {
+        ck_assert(becomes(a, "s1", "one"));
+    }
+    cis2_nearcache_get_stats(nc, apr_time_now(), &ns);
+    ck_assert_uint_eq(ns.stores, 1);
+    ck_assert_uint_ge(ns.hits, 4);
+    /* pending logins and replay markers are never cached */
+    ck_assert_int_eq(cis2_store_put(b, CIS2_NS_PENDING, "p1", "P", 1,
+                                    now + SEC(60), &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_store_get(a, CIS2_NS_PENDING, "p1", now, &v, &len,
+                                    NULL, &err, g_pool), APR_SUCCESS);
+    cis2_nearcache_get_stats(nc, apr_time_now(), &ns);
+    ck_assert_uint_eq(ns.stores, 1);
+
+    /* deleted on B: gone on A (the TTL is a minute) */
+    ck_assert_int_eq(cis2_store_delete(b, CIS2_NS_SESSION, "s1", &err,
+                                       g_pool), APR_SUCCESS);
+    ck_assert(becomes(a, "s1", ""));
+    /* replaced on B: A reads the new value */
+    ck_assert_int_eq(cis2_store_put(b, CIS2_NS_SESSION, "s2", "old", 3,
+                                    now + SEC(600), &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert(becomes(a, "s2", "old"));
+    ck_assert_int_eq(cis2_store_put(b, CIS2_NS_SESSION, "s2", "new", 3,
+                                    now + SEC(600), &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert(becomes(a, "s2", "new"));
+    /* ended on B by the sid index (back-channel logout) */
+    ix.created = now;
+    ck_assert_int_eq(cis2_store_put_indexed(b, CIS2_NS_SESSION, "s3", "x",
+                                            1, now + SEC(600), &ix, &err,
+                                            g_pool), APR_SUCCESS);
+    ck_assert(becomes(a, "s3", "x"));
+    ck_assert(becomes(a, "s3", "x"));
+    ck_assert_int_eq(cis2_store_delete_indexed(b, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SID, "cis2-sid-1",
+                                               now + SEC(1), &n, &err,
+                                               g_pool), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_assert(becomes(a, "s3", ""));
+    /* ...and on A itself: at once, no waiting for the message */
+    ck_assert_int_eq(cis2_store_put_indexed(b, CIS2_NS_SESSION, "s4", "y",
+                                            1, now + SEC(600), &ix, &err,
+                                            g_pool), APR_SUCCESS);
+    ck_assert(becomes(a, "s4", "y"));
+    ck_assert_int_eq(cis2_store_delete_indexed(a, CIS2_NS_SESSION,
+                                               CIS2_INDEX_SUB, "user-1",
+                                               now + SEC(1), &n, &err,
+                                               g_pool), APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_ne(cis2_store_get(a, CIS2_NS_SESSION, "s4", apr_time_now(),
+                                    &v, &len, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    cis2_nearcache_get_stats(nc, apr_time_now(), &ns);
+    ck_assert_uint_ge(ns.invalidations, 4);
+
+    /* Redis gone: the subscriber says so, nothing is served from the
+     * cache (the store is down), and it all comes back */
+    ck_assert(becomes(a, "s2", "new"));
+    redis_stop(&r);
+    ck_assert(wait_for(&sub_downs, 1));
+    ck_assert_int_ne(cis2_store_get(a, CIS2_NS_SESSION, "s2",
+                                    apr_time_now(), &v, &len, NULL, &err,
+                                    g_pool), APR_SUCCESS);
+    ck_assert_int_eq(code(err), CIS2_E_STORE_DOWN);
+    cis2_nearcache_get_stats(nc, apr_time_now(), &ns);
+    ck_assert_int_eq(ns.live, 0);
+    redis_start(&r, NULL);
+    ck_assert(wait_for(&sub_ups, 2));
+    ck_assert_int_eq(apr_atomic_read32(&sub_downs), 1);   /* once */
+    redis_cleanup(&r);
+}
+END_TEST
+
 START_TEST(restart_costs_no_error)
 {
     /* Redis restarts between two requests (no backoff yet): the dead
@@ -1155,6 +1311,7 @@ Suite *cis2_test_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, down_then_back_with_its_data);
     tcase_add_test(tc, restart_costs_no_error);
+    tcase_add_test(tc, near_cache_follows_invalidations);
     tcase_add_test(tc, unreachable_and_slow);
     tcase_add_test(tc, auth_and_db);
     tcase_add_test(tc, tls);
