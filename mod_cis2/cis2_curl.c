@@ -17,7 +17,13 @@
  * pointers to its memory) survives; only the connection cache does, and
  * libcurl reuses a connection only for the same host, port and TLS
  * settings (CA file, verification). A handle whose call failed is closed,
- * not kept.
+ * not kept. Measured (issue #4): a call on a kept connection costs ~40 us
+ * of CPU against ~150 us with a new one over http, ~270 us against
+ * ~2.1 ms over https (no handshake, no CA file load). One caveat: a server
+ * that writes a response's head and body as two small TCP segments with
+ * Nagle on (Python's http.server) holds the body until our delayed ACK,
+ * ~40 ms per call on a kept connection; production servers and load
+ * balancers send both together.
  */
 #include <string.h>
 #include <limits.h>
@@ -502,7 +508,9 @@ static apr_status_t perform(cis2_http_response_t **presp,
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     /* kept connections: probed by TCP keepalive, dropped when idle long */
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x074100 /* 7.65.0 */
     curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, MAX_IDLE_CONN_SECS);
+#endif
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      to_ms(opts->connect_timeout, DEFAULT_CONNECT_TIMEOUT));
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
