@@ -8,6 +8,7 @@ and every limit holds for a call made on a kept connection right after a
 good login (endless body, redirect not followed, timeout).
 """
 
+import os
 import time
 
 import pytest
@@ -33,6 +34,20 @@ def h(httpd_factory, op):
     return httpd_factory(provider=hostile_provider(op), directives=TIMEOUT)
 
 
+def children(httpd):
+    """httpd's child processes now (each keeps its own connections)."""
+    parent, n = httpd.pid(), 0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        n += 1
+            except (OSError, IndexError, ValueError):
+                pass
+    return n
+
+
 def good_login(httpd):
     s = T.new_session()
     try:
@@ -51,9 +66,10 @@ def test_logins_share_one_connection(h, op):
         good_login(h)
     conns = op.conns_of(start)
     assert len(conns) == 10, conns          # token + UserInfo per login
-    # one child (StartServers 1), logins one after another: one handle,
-    # one connection for all ten calls (before issue #4: ten connections)
-    assert len(set(conns)) == 1, conns
+    # logins one after another: one kept connection per child for all
+    # ten calls (before issue #4: ten connections); the event MPM here
+    # has one child (StartServers 1), other MPMs may spread the logins
+    assert len(set(conns)) <= max(1, children(h)), conns
 
 
 @pytest.mark.parametrize("mode", ["announce", "silent"])
@@ -74,7 +90,7 @@ def test_provider_that_closes_connections_still_works(mode, h, op):
     start = len(op.requests)
     good_login(h)
     good_login(h)
-    assert len(set(op.conns_of(start))) == 1
+    assert len(set(op.conns_of(start))) <= max(1, children(h))
 
 
 LIMITS = {
@@ -93,7 +109,7 @@ def test_limits_hold_on_a_kept_connection(case, h, op):
     start = len(op.requests)
     good_login(h)
     kept = op.conns_of(start)
-    assert len(set(kept)) == 1, kept
+    assert len(set(kept)) <= max(1, children(h)), kept
     op.set(**LIMITS[case])
     start = len(op.requests)
     log_start = h.log_size()
@@ -105,8 +121,11 @@ def test_limits_hold_on_a_kept_connection(case, h, op):
     assert not T.session_cookie_values(cb)
     assert elapsed < 2.0 + SLACK, f"{case}: took {elapsed:.2f}s, timeout 2 s"
     # the refused call went out on the connection the good login left
+    # (when one child serves them all, as under the event MPM here)
     conns = op.conns_of(start)
-    assert conns and conns[0] == kept[0], (conns, kept)
+    assert conns, "no call reached the provider"
+    if children(h) == 1:
+        assert conns[0] == kept[0], (conns, kept)
     # a redirect is never followed: one token request, nothing else
     assert len(op.conns_of(start, ("/access_token",))) == 1
     # the provider behaves again: the next login works at once
