@@ -6,6 +6,7 @@
  * size cap. Redirects are never followed (an OP endpoint that redirects is
  * refused with CIS2_E_REDIRECTED), only http and https are allowed, and TLS
  * peer and host verification are always on (CA file configurable).
+ * Connections are kept and reused across calls (cis2_http_reuse_init).
  */
 #ifndef CIS2_HTTP_H
 #define CIS2_HTTP_H
@@ -30,6 +31,26 @@ typedef struct cis2_http_response_t {
 
 /** Once per process, before threads (child_init / test main). */
 apr_status_t cis2_http_global_init(void);
+
+/** Reuse handles in this process: after a call completes, its libcurl
+ *  handle (reset to libcurl's defaults, so nothing of that call is left
+ *  in it) is kept with its open connections, DNS entries and TLS sessions
+ *  for a later call of any thread; at most max_idle are kept idle. A
+ *  failed call's handle is closed. Call once per process, after fork and
+ *  before threads (child_init); the handles are closed when p is
+ *  destroyed (no call may run then). Without it, or in another process
+ *  than the caller's (a fork), every call uses a new handle and
+ *  connection. APR_EINVAL if max_idle < 1. */
+apr_status_t cis2_http_reuse_init(apr_pool_t *p, int max_idle);
+
+typedef struct cis2_http_reuse_stats_t {
+    apr_uint64_t created;      /* handles made since cis2_http_reuse_init */
+    apr_uint64_t reused;       /* calls that took an idle handle */
+    int idle;                  /* idle handles now */
+} cis2_http_reuse_stats_t;
+
+/** This process's handle counters (all 0 without cis2_http_reuse_init). */
+void cis2_http_reuse_stats(cis2_http_reuse_stats_t *st);
 
 /** GET url. With bearer != NULL, sends "Authorization: Bearer <bearer>".
  *  Any HTTP status is a success of the transport: *presp is set and the

@@ -102,10 +102,28 @@ static int cis2_hook_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Idle libcurl handles kept per child (issue #4): one per thread that
+ * may be calling the provider at once, at most HTTP_MAX_IDLE. */
+#define HTTP_MAX_IDLE 16
+
 static void cis2_hook_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    int threads = 1;
+    apr_status_t rv;
+
     if (any_configured(s)) {
         cis2_glue_store_child_init(pchild, s);
+        if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+            || threads < 1) {
+            threads = 1;
+        }
+        rv = cis2_http_reuse_init(pchild, threads < HTTP_MAX_IDLE
+                                          ? threads : HTTP_MAX_IDLE);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, CIS2_LOGNO(00308)
+                         "cannot keep connections to the provider; every "
+                         "call opens a new one");
+        }
     }
 }
 

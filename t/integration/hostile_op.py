@@ -98,6 +98,8 @@ class HostileOP:
         self.lock = threading.Lock()
         self.codes = {}          # code -> dict(nonce, state, redirect_uri, ...)
         self.requests = []       # (method, path, headers dict, body str)
+        self.request_conns = []  # per request: the number of its connection
+        self.connections = 0     # TCP connections accepted so far
         self.issued = []         # every access_token / id_token handed out
         self.reset()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -144,6 +146,10 @@ class HostileOP:
                 "userinfo_ctype": "application/json",
                 "userinfo_delay": 0.0,
                 "userinfo_endless": False,
+                # issue #4: None keeps connections open (HTTP/1.1);
+                # "announce" answers with "Connection: close" and closes;
+                # "silent" closes after each answer without a word
+                "close_connections": None,
             }
 
     def set(self, **kw):
@@ -167,6 +173,14 @@ class HostileOP:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def conns_of(self, start=0, paths=("/access_token", "/userinfo")):
+        """Connection numbers of the requests since index `start` whose
+        path ends with one of `paths` (the module's own calls)."""
+        with self.lock:
+            return [c for r, c in zip(self.requests[start:],
+                                      self.request_conns[start:])
+                    if r[1].split("?")[0].endswith(tuple(paths))]
 
     def token_requests(self):
         return [r for r in self.requests if r[1].endswith("/access_token")]
@@ -273,6 +287,12 @@ class HostileOP:
             def log_message(self, fmt, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                with op.lock:
+                    op.connections += 1
+                    self.conn_no = op.connections
+
             def _send(self, status, body, ctype="application/json",
                       headers=None):
                 if isinstance(body, (dict, list)):
@@ -285,11 +305,16 @@ class HostileOP:
                 self.send_header("Cache-Control", "no-store")
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
+                close = op.b["close_connections"]
+                if close == "announce":
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 try:
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                if close is not None:
+                    self.close_connection = True
 
             def _endless(self, ctype="application/json"):
                 """200 and a chunked body that never ends (until the
@@ -314,6 +339,7 @@ class HostileOP:
                 with op.lock:
                     op.requests.append((self.command, self.path,
                                         dict(self.headers.items()), body))
+                    op.request_conns.append(self.conn_no)
 
             def do_GET(self):
                 self._record()

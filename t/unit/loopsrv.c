@@ -6,6 +6,8 @@
  * pthread mutex and kept in malloc'd memory (APR pools are not
  * thread-safe). Sockets are POSIX; send() uses MSG_NOSIGNAL so a client
  * that hangs up mid-body cannot kill the test process with SIGPIPE.
+ * In keep-alive mode a connection serves requests until the client hangs
+ * up (or a route says close_after), so tests can count connections.
  */
 #include <errno.h>
 #include <poll.h>
@@ -54,6 +56,8 @@ struct loopsrv_t {
     int fd;
     int port;
     int stopping;              /* read/written with __atomic builtins */
+    int keepalive;             /* read/written with __atomic builtins */
+    int connections;           /* accepted, under mu */
     int stopped;
     pthread_t accept_tid;
     pthread_mutex_t mu;
@@ -207,15 +211,21 @@ static size_t content_length(const char *head, size_t len)
     return 0;
 }
 
-static void serve(loopsrv_t *srv, int fd)
+/* One request on fd, read into *pbuf (malloc'd, MAX_HEAD + 1 bytes or
+ * more; may be moved). No pipelining: bytes sent after the request before
+ * its response are dropped (libcurl does not pipeline). Returns 1 when the
+ * connection may carry another request (keep-alive mode, response
+ * complete, no close_after). */
+static int serve_one(loopsrv_t *srv, int fd, char **pbuf)
 {
-    char *buf = malloc(MAX_HEAD + 1);
-    size_t len = 0, head_len, blen;
+    char *buf = *pbuf;
+    size_t len = 0, head_len = 0, blen = 0;
     char *hend = NULL, *path, *sp1, *sp2, *q;
     loopsrv_route_t r;
     route *rt;
     char line[512];
-    int status;
+    int status, again = 0;
+    int keepalive = __atomic_load_n(&srv->keepalive, __ATOMIC_SEQ_CST);
 
     memset(&r, 0, sizeof(r));
     /* read the head */
@@ -239,7 +249,9 @@ static void serve(loopsrv_t *srv, int fd)
         goto out;
     }
     if (head_len + blen > len) {
-        char *nb = realloc(buf, head_len + blen + 1);
+        /* never below MAX_HEAD + 1: a kept connection reads into it */
+        char *nb = realloc(buf, head_len + blen + 1 > MAX_HEAD + 1
+                                ? head_len + blen + 1 : MAX_HEAD + 1);
 
         if (nb == NULL) {
             goto out;
@@ -289,7 +301,7 @@ static void serve(loopsrv_t *srv, int fd)
     }
     else {
         loopsrv_route_t nf = { 404, "text/plain", "not found\n", 0, 0, 0,
-                               0, NULL, NULL };
+                               0, NULL, NULL, 0 };
 
         srv->unrouted_hits++;
         route_copy(&r, &nf);
@@ -310,8 +322,8 @@ static void serve(loopsrv_t *srv, int fd)
     }
 
     status = r.status ? r.status : 200;
-    snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nConnection: close\r\n",
-             status, reason(status));
+    snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n%s", status,
+             reason(status), keepalive ? "" : "Connection: close\r\n");
     if (send_all(srv, fd, line, strlen(line)) < 0) {
         goto out;
     }
@@ -356,11 +368,23 @@ static void serve(loopsrv_t *srv, int fd)
             left -= r.endless ? 0 : n;
         }
     }
-    else if (r.body_len > 0) {
-        send_all(srv, fd, r.body, r.body_len);
+    else if (r.body_len > 0 && send_all(srv, fd, r.body, r.body_len) < 0) {
+        goto out;
     }
+    again = keepalive && !r.endless && !r.close_after;
 out:
     route_free(&r);
+    *pbuf = buf;
+    return again;
+}
+
+static void serve(loopsrv_t *srv, int fd)
+{
+    char *buf = malloc(MAX_HEAD + 1);
+
+    while (serve_one(srv, fd, &buf)) {
+        /* keep-alive: the next request on this connection */
+    }
     free(buf);
 }
 
@@ -393,6 +417,9 @@ static void *accept_main(void *arg)
         c = calloc(1, sizeof(*c));
         c->srv = srv;
         c->fd = fd;
+        pthread_mutex_lock(&srv->mu);
+        srv->connections++;
+        pthread_mutex_unlock(&srv->mu);
         if (pthread_create(&c->tid, NULL, conn_main, c) != 0) {
             close(fd);
             free(c);
@@ -599,11 +626,27 @@ void loopsrv_reset(loopsrv_t *srv)
     }
     srv->hits_total = 0;
     srv->unrouted_hits = 0;
+    srv->connections = 0;
     free(srv->last.head);
     free(srv->last.body);
     memset(&srv->last, 0, sizeof(srv->last));
     srv->have_last = 0;
     pthread_mutex_unlock(&srv->mu);
+}
+
+void loopsrv_keepalive(loopsrv_t *srv, int on)
+{
+    __atomic_store_n(&srv->keepalive, on ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+int loopsrv_connections(loopsrv_t *srv)
+{
+    int n;
+
+    pthread_mutex_lock(&srv->mu);
+    n = srv->connections;
+    pthread_mutex_unlock(&srv->mu);
+    return n;
 }
 
 int loopsrv_unused_port(void)

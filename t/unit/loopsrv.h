@@ -6,7 +6,9 @@
  * with a canned response set by the test (status, Content-Type, body,
  * optional delay, huge or endless body, redirect), counts hits per path and
  * records every request so tests can assert on what was sent (method,
- * path, headers, body). One request per connection ("Connection: close").
+ * path, headers, body). One request per connection ("Connection: close"),
+ * or, in keep-alive mode, as many as the client sends on it (and the
+ * server counts the connections it accepted).
  *
  *     loopsrv_t *srv = loopsrv_start(g_pool);       // stops with g_pool
  *     loopsrv_route_t r = { .status = 200, .content_type = "application/json",
@@ -38,6 +40,8 @@ typedef struct loopsrv_route_t {
                                  hangs up, no Content-Length */
     const char *location;     /* Location header (use with a 3xx status) */
     const char *headers;      /* extra raw header lines, each "N: v\r\n" */
+    int close_after;          /* keep-alive mode: close the connection after
+                                 this response without announcing it */
 } loopsrv_route_t;
 
 /** A recorded request, copied into the caller's pool. */
@@ -82,6 +86,15 @@ const loopsrv_req_t *loopsrv_last(loopsrv_t *srv, apr_pool_t *p);
 
 /** Forget hit counts and the last request. */
 void loopsrv_reset(loopsrv_t *srv);
+
+/** Keep-alive mode on (1) or off (0, the default): with it, responses
+ *  carry no "Connection: close" and a connection serves requests until
+ *  the client hangs up or a close_after route has answered. Applies to
+ *  requests read after the call. */
+void loopsrv_keepalive(loopsrv_t *srv, int on);
+
+/** Connections accepted so far (since start or loopsrv_reset). */
+int loopsrv_connections(loopsrv_t *srv);
 
 /** A loopback port on which nothing listens (bound, then closed), for
  *  "connection refused" tests. */

@@ -4,10 +4,15 @@
  * server: what we send (method, headers, Basic credentials per RFC 6749
  * §2.3.1, bearer, form body), what we accept (any status, content type cut
  * to the media type), and every bound (connect refused, total timeout,
- * body cap with and without Content-Length, redirects, schemes).
+ * body cap with and without Content-Length, redirects, schemes). The
+ * "ok" and "fail" cases run with handle reuse on (as httpd children do);
+ * "reuse" proves connections are reused and that no option, header,
+ * credential or limit of one call leaks into the next on a reused handle.
  */
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <apr_strings.h>
 #include <apr_base64.h>
 #include <apr_time.h>
@@ -25,6 +30,26 @@ static loopsrv_t *start(void)
 
     ck_assert_ptr_nonnull(srv);
     return srv;
+}
+
+/* checked fixture, after the pool's: reuse handles as httpd children do */
+static void reuse_setup(void)
+{
+    ck_assert_int_eq(cis2_http_reuse_init(g_pool, 4), APR_SUCCESS);
+}
+
+static void reuse_fixture(TCase *tc)
+{
+    cis2_test_fixture(tc);
+    tcase_add_checked_fixture(tc, reuse_setup, NULL);
+}
+
+static cis2_http_reuse_stats_t reuse_stats(void)
+{
+    cis2_http_reuse_stats_t st;
+
+    cis2_http_reuse_stats(&st);
+    return st;
 }
 
 static const char *basic_decoded(const loopsrv_req_t *req)
@@ -453,6 +478,38 @@ START_TEST(tls_1_1_server_is_refused)
 }
 END_TEST
 
+START_TEST(tls_verification_holds_on_a_reused_handle)
+{
+    tls_srv_t t;
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+    cis2_http_opts_t with_ca = { .timeout = apr_time_from_sec(5) };
+    cis2_http_opts_t without = { .timeout = apr_time_from_sec(5) };
+    const char *url;
+
+    ck_assert_int_eq(cis2_http_reuse_init(g_pool, 4), APR_SUCCESS);
+    if (!tls_server(&t, "IP:127.0.0.1")) {
+        return;
+    }
+    with_ca.ca_file = t.cert;
+    url = apr_psprintf(g_pool, "https://127.0.0.1:%d/", t.port);
+    ck_assert_msg(cis2_http_get(&resp, &with_ca, url, NULL, &err, g_pool)
+                  == APR_SUCCESS, "%s", err ? err->detail : "");
+    ck_assert_int_eq(resp->status, 200);
+    /* the same handle (with that server's TLS session) and no CA file:
+     * the self-signed server must be refused all the same */
+    ck_assert_int_eq(reuse_stats().idle, 1);
+    ck_assert_int_ne(cis2_http_get(&resp, &without, url, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_HTTP);
+    ck_assert_uint_eq(reuse_stats().reused, 1);
+    err = NULL;
+    ck_assert_msg(cis2_http_get(&resp, &with_ca, url, NULL, &err, g_pool)
+                  == APR_SUCCESS, "%s", err ? err->detail : "");
+    tls_cleanup_files(&t);
+}
+END_TEST
+
 START_TEST(missing_ca_file_is_refused)
 {
     loopsrv_t *srv = start();
@@ -697,7 +754,8 @@ END_TEST
 
 START_TEST(many_calls_in_subpools)
 {
-    /* every curl object is released per call (valgrind checks leaks) */
+    /* every curl object is released per call or, kept for reuse, with
+     * the pool (valgrind checks leaks) */
     loopsrv_t *srv = start();
     int i;
 
@@ -717,6 +775,370 @@ START_TEST(many_calls_in_subpools)
 }
 END_TEST
 
+/* ---- handle and connection reuse (issue #4) ---------------------------- */
+
+static void get_ok(loopsrv_t *srv, const char *path,
+                   const cis2_http_opts_t *o, const char *bearer)
+{
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_msg(cis2_http_get(&resp, o, loopsrv_url(srv, path), bearer,
+                                &err, g_pool) == APR_SUCCESS,
+                  "GET %s: %s", path, err ? err->detail : "");
+    ck_assert_int_eq(resp->status, 200);
+}
+
+START_TEST(connection_is_reused_across_calls)
+{
+    loopsrv_t *srv = start();
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+    cis2_http_reuse_stats_t st;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set_json(srv, "/token", 200, "{\"access_token\":\"a\"}");
+    loopsrv_set_json(srv, "/userinfo", 200, "{\"sub\":\"1\"}");
+    /* three logins' worth: token POST (Basic), UserInfo GET (bearer) */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(cis2_http_post_form(&resp, NULL,
+                                             loopsrv_url(srv, "/token"),
+                                             "code=c", "client", "secret",
+                                             &err, g_pool), APR_SUCCESS);
+        ck_assert_int_eq(resp->status, 200);
+        get_ok(srv, "/userinfo", NULL, "tok");
+    }
+    ck_assert_int_eq(loopsrv_hits(srv, NULL), 6);
+    ck_assert_int_eq(loopsrv_connections(srv), 1);
+    st = reuse_stats();
+    ck_assert_uint_eq(st.created, 1);
+    ck_assert_uint_eq(st.reused, 5);
+    ck_assert_int_eq(st.idle, 1);
+}
+END_TEST
+
+START_TEST(nothing_of_a_call_is_left_on_the_reused_handle)
+{
+    loopsrv_t *srv = start();
+    loopsrv_route_t cookie = { .status = 200,
+                               .content_type = "application/json",
+                               .body = "{}",
+                               .headers = "Set-Cookie: op=abc; Path=/\r\n" };
+    cis2_http_opts_t ua = { .user_agent = "custom-agent/1" };
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+    const loopsrv_req_t *req;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set(srv, "/c", &cookie);
+    loopsrv_set_json(srv, "/t", 200, "{}");
+    /* a POST with Basic credentials, a body, a custom agent and a cookie
+     * set by the server ... */
+    ck_assert_int_eq(cis2_http_post_form(&resp, &ua, loopsrv_url(srv, "/c"),
+                                         "code=SECRETCODE", "client", "pw",
+                                         &err, g_pool), APR_SUCCESS);
+    req = loopsrv_last(srv, g_pool);
+    ck_assert_str_eq(req->method, "POST");
+    ck_assert_ptr_nonnull(apr_table_get(req->headers, "Authorization"));
+    /* ... then a plain GET on the same connection carries none of it */
+    get_ok(srv, "/t", NULL, NULL);
+    req = loopsrv_last(srv, g_pool);
+    ck_assert_str_eq(req->method, "GET");
+    ck_assert_uint_eq(req->body_len, 0);
+    ck_assert_ptr_null(apr_table_get(req->headers, "Authorization"));
+    ck_assert_ptr_null(apr_table_get(req->headers, "Cookie"));
+    ck_assert_ptr_null(apr_table_get(req->headers, "Content-Type"));
+    ck_assert_ptr_null(apr_table_get(req->headers, "Content-Length"));
+    ck_assert_str_eq(apr_table_get(req->headers, "User-Agent"),
+                     "mod_cis2/0.1.0");
+    ck_assert_str_eq(apr_table_get(req->headers, "Accept"),
+                     "application/json");
+    /* a bearer is sent once, not again */
+    get_ok(srv, "/t", NULL, "tok-1");
+    ck_assert_str_eq(apr_table_get(loopsrv_last(srv, g_pool)->headers,
+                                   "Authorization"), "Bearer tok-1");
+    get_ok(srv, "/t", NULL, NULL);
+    ck_assert_ptr_null(apr_table_get(loopsrv_last(srv, g_pool)->headers,
+                                     "Authorization"));
+    /* and a POST without credentials sends none, with its own body */
+    ck_assert_int_eq(cis2_http_post_form(&resp, NULL, loopsrv_url(srv, "/t"),
+                                         "a=1", NULL, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    req = loopsrv_last(srv, g_pool);
+    ck_assert_str_eq(req->body, "a=1");
+    ck_assert_ptr_null(apr_table_get(req->headers, "Authorization"));
+    ck_assert_ptr_null(apr_table_get(req->headers, "Cookie"));
+    /* all of it on one connection and one handle */
+    ck_assert_int_eq(loopsrv_connections(srv), 1);
+    ck_assert_uint_eq(reuse_stats().created, 1);
+}
+END_TEST
+
+START_TEST(limits_hold_on_a_reused_handle)
+{
+    loopsrv_t *srv = start();
+    loopsrv_route_t big = { .status = 200, .huge_len = 101 };
+    loopsrv_route_t endless = { .status = 200, .endless = 1 };
+    loopsrv_route_t moved = { .status = 302, .content_type = "text/html",
+                              .body = "moved" };
+    loopsrv_route_t slow = { .status = 200, .body = "late",
+                             .delay_ms = 3000 };
+    loopsrv_route_t late_ok = { .status = 200, .body = "ok",
+                                .delay_ms = 700 };
+    cis2_http_opts_t cap = { .max_body = 100 };
+    cis2_http_opts_t quick = { .timeout = apr_time_from_msec(400) };
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+    apr_time_t t0, dt;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set_json(srv, "/ok", 200, "{}");
+    loopsrv_set(srv, "/big", &big);
+    loopsrv_set(srv, "/endless", &endless);
+    moved.location = loopsrv_url(srv, "/elsewhere");
+    loopsrv_set(srv, "/moved", &moved);
+    loopsrv_set_json(srv, "/elsewhere", 200, "{}");
+    loopsrv_set(srv, "/slow", &slow);
+    loopsrv_set(srv, "/late", &late_ok);
+
+    /* each refusal comes right after a good call on the same handle */
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_int_ne(cis2_http_get(&resp, &cap, loopsrv_url(srv, "/big"),
+                                   NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_TOO_LARGE);
+
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_uint_ge(reuse_stats().reused, 1);
+    t0 = apr_time_now();
+    ck_assert_int_ne(cis2_http_get(&resp, NULL,
+                                   loopsrv_url(srv, "/endless"), NULL, &err,
+                                   g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_TOO_LARGE);
+    ck_assert(apr_time_now() - t0 < apr_time_from_sec(3));
+
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_int_ne(cis2_http_get(&resp, NULL, loopsrv_url(srv, "/moved"),
+                                   NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_REDIRECTED);
+    /* a refused redirect is a complete exchange: the handle stays, and
+     * the next call on it follows nothing either */
+    ck_assert_int_ne(cis2_http_post_form(&resp, NULL,
+                                         loopsrv_url(srv, "/moved"), "a=1",
+                                         NULL, NULL, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_REDIRECTED);
+    ck_assert_int_eq(loopsrv_hits(srv, "/elsewhere"), 0);
+
+    get_ok(srv, "/ok", NULL, NULL);
+    t0 = apr_time_now();
+    ck_assert_int_ne(cis2_http_get(&resp, &quick, loopsrv_url(srv, "/slow"),
+                                   NULL, &err, g_pool), APR_SUCCESS);
+    dt = apr_time_now() - t0;
+    ck_assert_int_eq(err->code, CIS2_E_TIMEOUT);
+    ck_assert_msg(dt >= apr_time_from_msec(350) && dt < apr_time_from_sec(1),
+                  "timeout after %" APR_TIME_T_FMT " us", dt);
+
+    /* and the short timeout of that call does not stay on the handle */
+    get_ok(srv, "/ok", &quick, NULL);
+    get_ok(srv, "/late", NULL, NULL);
+    /* nor the cap: 101 bytes are fine with the default cap */
+    get_ok(srv, "/big", NULL, NULL);
+}
+END_TEST
+
+START_TEST(failed_call_closes_its_handle)
+{
+    loopsrv_t *srv = start();
+    loopsrv_route_t slow = { .status = 200, .body = "late",
+                             .delay_ms = 3000 };
+    cis2_http_opts_t quick = { .timeout = apr_time_from_msec(300) };
+    cis2_http_response_t *resp = NULL;
+    const cis2_err_t *err = NULL;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set_json(srv, "/ok", 200, "{}");
+    loopsrv_set(srv, "/slow", &slow);
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_int_eq(reuse_stats().idle, 1);
+    ck_assert_int_ne(cis2_http_get(&resp, &quick, loopsrv_url(srv, "/slow"),
+                                   NULL, &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(reuse_stats().idle, 0);
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_uint_eq(reuse_stats().created, 2);
+    ck_assert_int_eq(loopsrv_connections(srv), 2);
+}
+END_TEST
+
+START_TEST(provider_closing_between_calls_still_works)
+{
+    loopsrv_t *srv = start();
+    loopsrv_route_t silent = { .status = 200,
+                               .content_type = "application/json",
+                               .body = "{\"n\":1}", .close_after = 1 };
+    int i;
+
+    /* "Connection: close" on every answer (keep-alive off) */
+    loopsrv_set_json(srv, "/ok", 200, "{}");
+    for (i = 0; i < 3; i++) {
+        get_ok(srv, "/ok", NULL, NULL);
+    }
+    ck_assert_int_eq(loopsrv_connections(srv), 3);
+    /* a kept connection the provider closes without a word */
+    loopsrv_keepalive(srv, 1);
+    loopsrv_reset(srv);
+    loopsrv_set(srv, "/silent", &silent);
+    for (i = 0; i < 3; i++) {
+        get_ok(srv, "/silent", NULL, NULL);
+        apr_sleep(apr_time_from_msec(50)); /* its FIN arrives */
+    }
+    ck_assert_int_eq(loopsrv_hits(srv, "/silent"), 3);
+    ck_assert_int_eq(loopsrv_connections(srv), 3);
+    /* a POST too (the token call) */
+    silent.body = "{\"access_token\":\"a\"}";
+    loopsrv_set(srv, "/silent", &silent);
+    for (i = 0; i < 2; i++) {
+        cis2_http_response_t *resp = NULL;
+        const cis2_err_t *err = NULL;
+
+        ck_assert_int_eq(cis2_http_post_form(&resp, NULL,
+                                             loopsrv_url(srv, "/silent"),
+                                             "code=c", NULL, NULL, &err,
+                                             g_pool), APR_SUCCESS);
+        ck_assert_int_eq(resp->status, 200);
+    }
+    ck_assert_int_eq(loopsrv_hits(srv, "/silent"), 5);
+    /* one handle did it all */
+    ck_assert_uint_eq(reuse_stats().created, 1);
+}
+END_TEST
+
+typedef struct worker_arg {
+    const char *url;           /* made before the threads: pools are not
+                                  thread-safe */
+    apr_pool_t *pool;
+    int ok;
+    const char *err;           /* the first failure */
+} worker_arg;
+
+static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
+{
+    worker_arg *w = data;
+    int i;
+
+    for (i = 0; i < 25; i++) {
+        cis2_http_response_t *resp = NULL;
+        const cis2_err_t *err = NULL;
+        const char *tok = apr_psprintf(w->pool, "tok-%d", i);
+
+        if (cis2_http_get(&resp, NULL, w->url, tok, &err, w->pool)
+                == APR_SUCCESS && resp->status == 200) {
+            w->ok++;
+        }
+        else if (w->err == NULL) {
+            w->err = err ? err->detail : "not 200";
+        }
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(threads_share_the_cache_safely)
+{
+    enum { N = 8 };
+    loopsrv_t *srv = start();
+    apr_thread_t *th[N];
+    worker_arg w[N];
+    cis2_http_reuse_stats_t st;
+    int i;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set_json(srv, "/ui", 200, "{\"sub\":\"1\"}");
+    for (i = 0; i < N; i++) {
+        w[i].url = loopsrv_url(srv, "/ui");
+        w[i].ok = 0;
+        w[i].err = NULL;
+        ck_assert_int_eq(apr_pool_create(&w[i].pool, NULL), APR_SUCCESS);
+    }
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL, worker, &w[i],
+                                           g_pool), APR_SUCCESS);
+    }
+    for (i = 0; i < N; i++) {
+        apr_status_t trv;
+
+        apr_thread_join(&trv, th[i]);
+        ck_assert_msg(w[i].ok == 25, "thread %d: %d of 25: %s", i, w[i].ok,
+                      w[i].err);
+        apr_pool_destroy(w[i].pool);
+    }
+    st = reuse_stats();
+    /* never more handles than calls in flight; at most 4 kept idle */
+    ck_assert_uint_le(st.created, N);
+    ck_assert_uint_eq(st.created + st.reused, (apr_uint64_t)N * 25);
+    ck_assert_int_le(st.idle, 4);
+    ck_assert_int_le(loopsrv_connections(srv), (int)st.created);
+}
+END_TEST
+
+START_TEST(a_forked_process_does_not_share_connections)
+{
+    loopsrv_t *srv = start();
+    int fds[2];
+    char verdict = 'x';
+    pid_t pid;
+    int status;
+
+    loopsrv_keepalive(srv, 1);
+    loopsrv_set_json(srv, "/ok", 200, "{}");
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_int_eq(loopsrv_connections(srv), 1);
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* the parent's cache (and its open connection) is not ours */
+        apr_pool_t *p;
+        cis2_http_reuse_stats_t st;
+        cis2_http_response_t *resp = NULL;
+        const cis2_err_t *err = NULL;
+        int bad;
+
+        apr_pool_create(&p, NULL);
+        cis2_http_reuse_stats(&st);
+        bad = st.created != 0 || st.idle != 0
+              || cis2_http_get(&resp, NULL, loopsrv_url(srv, "/ok"), NULL,
+                               &err, p) != APR_SUCCESS
+              || resp->status != 200;
+        cis2_http_reuse_stats(&st);
+        bad = bad || st.created != 0;
+        verdict = bad ? 'F' : 'P';
+        /* the verdict goes through the pipe; then end without exit-time
+         * checks (under valgrind, the parent's threads' memory looks
+         * lost in this copy of the process) */
+        if (write(fds[1], &verdict, 1) != 1) {
+            _exit(1);
+        }
+        kill(getpid(), SIGKILL);
+        _exit(0);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], &verdict, 1), 1);
+    close(fds[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(verdict == 'P', "the forked process: %c", verdict);
+    ck_assert_int_eq(loopsrv_connections(srv), 2);
+    /* and the parent still has its own */
+    get_ok(srv, "/ok", NULL, NULL);
+    ck_assert_int_eq(loopsrv_connections(srv), 2);
+}
+END_TEST
+
+START_TEST(reuse_init_refuses_zero)
+{
+    ck_assert_int_eq(cis2_http_reuse_init(g_pool, 0), APR_EINVAL);
+}
+END_TEST
+
 START_TEST(global_init_is_idempotent)
 {
     ck_assert_int_eq(cis2_http_global_init(), APR_SUCCESS);
@@ -730,9 +1152,10 @@ Suite *cis2_test_suite(void)
     TCase *ok = tcase_create("ok");
     TCase *fail = tcase_create("fail");
     TCase *tls = tcase_create("tls");
+    TCase *reuse = tcase_create("reuse");
 
-    cis2_test_fixture(ok);
-    cis2_test_fixture(fail);
+    reuse_fixture(ok);
+    reuse_fixture(fail);
     tcase_set_timeout(fail, 30);
     tcase_add_test(ok, get_ok_and_what_we_send);
     tcase_add_test(ok, get_custom_user_agent_and_no_content_type);
@@ -767,8 +1190,20 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tls, tls_host_name_mismatch_is_refused);
     tcase_add_test(tls, tls_1_1_server_is_refused);
     tcase_add_test(tls, missing_ca_file_is_refused);
+    tcase_add_test(tls, tls_verification_holds_on_a_reused_handle);
+    reuse_fixture(reuse);
+    tcase_set_timeout(reuse, 30);
+    tcase_add_test(reuse, connection_is_reused_across_calls);
+    tcase_add_test(reuse, nothing_of_a_call_is_left_on_the_reused_handle);
+    tcase_add_test(reuse, limits_hold_on_a_reused_handle);
+    tcase_add_test(reuse, failed_call_closes_its_handle);
+    tcase_add_test(reuse, provider_closing_between_calls_still_works);
+    tcase_add_test(reuse, threads_share_the_cache_safely);
+    tcase_add_test(reuse, a_forked_process_does_not_share_connections);
+    tcase_add_test(reuse, reuse_init_refuses_zero);
     suite_add_tcase(s, ok);
     suite_add_tcase(s, fail);
     suite_add_tcase(s, tls);
+    suite_add_tcase(s, reuse);
     return s;
 }
