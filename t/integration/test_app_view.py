@@ -1,0 +1,82 @@
+"""The exact JSON values the app sees (docs/app-view.md): CIS2_ROLES_JSON
+and CIS2_CLAIMS_JSON hold the simulator's claims, byte for byte compact
+JSON, for users from no roles to 45 roles; whatever the session record's
+encoding (issue #4 shrank it), the app view does not change."""
+
+import json
+
+import pytest
+
+import cis2test as T
+
+# claims that never reach CIS2_CLAIMS_JSON (cis2_claims.c secret_claims)
+SECRET = {"nonce", "at_hash", "c_hash", "s_hash", "sid",
+          "org.forgerock.openidconnect.ops", "access_token", "refresh_token",
+          "id_token"}
+USERINFO_SCALARS = ("sub", "uid", "name", "given_name", "family_name", "email")
+
+
+def compact(text):
+    """The text as jansson's compact dump writes it (key order kept)."""
+    return json.dumps(json.loads(text), separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def users():
+    return {u.login: u for u in T.sim_users()}
+
+
+@pytest.mark.parametrize("login", ["nurse", "doctor", "fiveroles", "manyroles",
+                                   "noroles"])
+def test_json_values_are_the_simulators_claims(login, httpd, sim):
+    u = users()[login]
+    env = T.app_env(T.login(T.new_session(), httpd.url("/app/app.cgi"), login))
+    roles_text = env["CIS2_ROLES_JSON"]
+    claims_text = env["CIS2_CLAIMS_JSON"]
+    assert compact(roles_text) == roles_text
+    assert compact(claims_text) == claims_text
+    roles = json.loads(roles_text)
+    claims = json.loads(claims_text)
+    # every role exactly as the simulator sent it, in its order
+    assert roles == u.roles
+    if u.roles:
+        assert claims["nhsid_nrbac_roles"] == u.roles
+        # the same text inside CIS2_CLAIMS_JSON
+        assert '"nhsid_nrbac_roles":' + roles_text in claims_text
+    if u.orgs:
+        assert claims["nhsid_user_orgs"] == [
+            {"org_code": o["org_code"], "org_name": o["org_name"]}
+            for o in u.orgs]
+    else:
+        assert "nhsid_user_orgs" not in claims
+    for k in USERINFO_SCALARS:
+        if u.claim(k) is not None or k == "sub":
+            assert claims[k] == (u.sub if k == "sub" else u.claim(k)), k
+    assert not SECRET & set(claims), SECRET & set(claims)
+    # the ID token's claims are there too (signed authority for these)
+    assert claims["iss"] == sim.issuer
+    assert claims["aud"] == T.DEFAULT_CLIENT
+    assert str(claims["auth_time"]) == env["CIS2_AUTH_TIME"]
+    assert claims["acr"] == env["CIS2_ACR"]
+    # each top-level text claim that is exported on its own agrees
+    for k, v in claims.items():
+        name = "CIS2_CLAIM_" + "".join(
+            c if c.isalnum() else "_" for c in k.upper())
+        if isinstance(v, str) and name in env:
+            assert env[name] == v, (name, env[name], v)
+    # lists agree with the JSON
+    assert env["CIS2_ROLES"] == ",".join(r["person_roleid"] for r in u.roles)
+
+
+def test_same_view_as_headers(httpd_factory, sim):
+    """CIS2PassClaimsAs headers: the same values (five roles), as the
+    request headers a proxied backend would read."""
+    h = httpd_factory(extra="<Location /app/app.cgi>\n"
+                            "    CIS2PassClaimsAs both\n</Location>\n")
+    env = T.app_env(T.login(T.new_session(), h.url("/app/app.cgi"),
+                            "fiveroles"))
+    names = [k for k in env if k.startswith("CIS2_")]
+    assert len(names) > 20, names
+    for k in names:
+        assert env["HTTP_" + k] == env[k], k
+    assert len(json.loads(env["CIS2_ROLES_JSON"])) == 5
