@@ -706,6 +706,9 @@ static apr_uint64_t r3_uv(r3 *d)
     apr_uint64_t v = 0;
     int shift;
 
+    if (r->pos < r->len && r->b[r->pos] < 0x80 && !r->bad) {
+        return r->b[r->pos++];             /* most values: one byte */
+    }
     for (shift = 0; shift < 64; shift += 7) {
         unsigned char b;
 
@@ -819,6 +822,10 @@ static const char *r3_str_read(r3 *d)
         return r3_add(d, apr_pstrmemdup(d->r.p, pre, (apr_size_t)n),
                       (apr_size_t)n);
     case 2:
+        if (n < N_STATIC) {
+            return static_strings[n];      /* no strlen: only splices
+                                              need the length */
+        }
         return r3_entry(d, n, &e) ? e.s : NULL;
     default:
         pre = r3_take(d, n);
