@@ -294,7 +294,7 @@ static apr_status_t r_finish(rbuf *r, const cis2_err_t **perr, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
-/* ---- session, version 3 ---------------------------------------------------- */
+/* ---- session, version 3 -------------------------------------------------- */
 
 /* The static start of the string table (version 3: append nothing, change
  * nothing). Names of the variables and of common claims, and values every
@@ -976,7 +976,7 @@ static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r,
     return APR_SUCCESS;
 }
 
-/* ---- session, versions 1 and 2 (read only) -------------------------------- */
+/* ---- session, versions 1 and 2 (read only) ------------------------------- */
 
 /* A count read from the record, refused when it cannot fit in what is
  * left (each element takes at least min_bytes) or is over max. */

@@ -7,7 +7,8 @@
  * cis2_login_session (render, authz view), cis2_session_encode; the record
  * must stay under a budget, decode to exactly what was rendered, and the
  * test prints the size of each part (see the test's .log):
- *     make t/unit/test_payload && CIS2_TEST_DATA=t/unit/data t/unit/test_payload
+ *     make t/unit/test_payload
+ *     CIS2_TEST_DATA=t/unit/data t/unit/test_payload
  */
 #include <stdio.h>
 #include <string.h>
@@ -102,8 +103,9 @@ static apr_size_t report(const char *user, int keep_id_token)
     t.roles = NULL;
     t.claims = NULL;
     part = total - encoded_len(&t);
-    printf("  authz roles+claims  %6" APR_SIZE_T_FMT " (%d roles, %d claims)\n",
-           part, s->roles->nelts, s->claims->nelts);
+    printf("  authz roles+claims  %6" APR_SIZE_T_FMT
+           " (%d roles, %d claims)\n", part, s->roles->nelts,
+           s->claims->nelts);
     t = *s;
     t.env = NULL;
     part = total - encoded_len(&t);
@@ -197,7 +199,7 @@ static const char *env_get(const cis2_session_t *s, const char *name)
     return NULL;
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests --------------------------------------------------------------- */
 
 START_TEST(fiveroles_fits_the_budget)
 {

@@ -330,7 +330,7 @@ START_TEST(session_authz_round_trip)
 }
 END_TEST
 
-/* ---- older versions -------------------------------------------------------- */
+/* ---- older versions ------------------------------------------------------ */
 
 /* version 1/2 writer (big-endian, cis2_session.c's comment), to make the
  * records an older mod_cis2 left in a store */
