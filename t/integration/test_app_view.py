@@ -4,6 +4,8 @@ JSON, for users from no roles to 45 roles; whatever the session record's
 encoding (issue #4 shrank it), the app view does not change."""
 
 import json
+import re
+import time
 
 import pytest
 
@@ -80,3 +82,35 @@ def test_same_view_as_headers(httpd_factory, sim):
     for k in names:
         assert env["HTTP_" + k] == env[k], k
     assert len(json.loads(env["CIS2_ROLES_JSON"])) == 5
+
+
+def stored_bytes(h):
+    """Bytes of keys and values in the store, from the numbered line a
+    graceful restart logs (CIS2-10011)."""
+    start = h.log_size()
+    h.graceful()
+    assert h.wait_log(r"CIS2-10011", start, timeout=15), h.read_log(start)
+    m = re.search(r"CIS2-10011: session store: (\d+) sessions in \d+ bytes "
+                  r"\((\d+) bytes of keys and values\)", h.read_log(start))
+    assert m, h.read_log(start)
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_five_role_session_fits_the_256m_budget(httpd_factory, sim):
+    """Issue #4: 100k sessions of a 5-role user in a 256 MB store need
+    key + record <= ~2.2 KB; a real sign-in of `fiveroles` stores < 2000
+    bytes. With CIS2RPInitiatedLogout the ID token is kept (and costs)."""
+    h = httpd_factory()
+    s = T.new_session()
+    env = T.app_env(T.login(s, h.url("/app/app.cgi"), "fiveroles"))
+    assert len(json.loads(env["CIS2_ROLES_JSON"])) == 5
+    n, size = stored_bytes(h)
+    assert n == 1 and size <= 2000, (n, size)
+    # the session still works after the graceful restart
+    time.sleep(1)
+    assert T.app_env(s.get(h.url("/app/app.cgi"), timeout=20)) == env
+
+    h2 = httpd_factory(directives=["CIS2RPInitiatedLogout on"])
+    T.login(T.new_session(), h2.url("/app/app.cgi"), "fiveroles")
+    n2, size2 = stored_bytes(h2)
+    assert n2 == 1 and size2 > size + 800, (size, size2)
