@@ -28,11 +28,16 @@
  *     is stored as the text around it: decoding it is two copies, no JSON.
  *   body     := client_id sub sid remote_user:str created:uv
  *               auth_time:zz expires:zz (both relative to created)
- *               aal:zz ial:zz acr:str id_token:str
+ *               aal:zz ial:zz acr:str idt
  *               env := 0 (NULL) | count+1:uv (name:str value:str)*
  *               roles := count:uv (id:str code:str org:str
  *                                  acount:uv activity:str*)*
  *               selected_role:zz claims := count:uv (name:str value:str)*
+ *   idt      := 0 (none) | 1 str (the ID token's text)
+ *             | 2 (len:uv bytes[len]){3}     (its three parts, base64url-
+ *                                            decoded: 3/4 of the size, and
+ *                                            its JSON payload compresses
+ *                                            against CIS2_CLAIMS_JSON's)
  *   The strings decoded from a record total at most CIS2_MAX_SESSION
  *   bytes, and so does the body: a splice cannot blow a small record up.
  *
@@ -72,6 +77,7 @@
 #include <lz4.h>
 
 #include "cis2_session.h"
+#include "cis2_util.h"
 
 #define SESSION_VERSION 3
 #define PENDING_VERSION 2
@@ -564,6 +570,85 @@ static void w3_str(w3 *w, const char *s)
     w3_add(w, s, n);
 }
 
+/* The ID token's three parts decoded into part[], when re-encoding them
+ * gives back exactly the text (base64url without padding, no trailing
+ * bits: what CIS2 sends); 0 otherwise (then it is stored as text). */
+static int id_token_parts(const char *t, const unsigned char *part[3],
+                          apr_size_t len[3], apr_pool_t *p)
+{
+    const char *start = t, *dot;
+    unsigned char *out;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        apr_size_t n;
+
+        dot = i < 2 ? strchr(start, '.') : start + strlen(start);
+        if (dot == NULL) {
+            return 0;
+        }
+        n = (apr_size_t)(dot - start);
+        if (cis2_b64url_decode(&out, &len[i], start, n, NULL, p)
+                != APR_SUCCESS
+            || strlen(cis2_b64url_encode(p, out, len[i])) != n
+            || memcmp(cis2_b64url_encode(p, out, len[i]), start, n) != 0) {
+            return 0;
+        }
+        part[i] = out;
+        start = dot + 1;
+    }
+    return 1;
+}
+
+static void w3_id_token(w3 *w, const cis2_session_t *s)
+{
+    const unsigned char *part[3];
+    apr_size_t len[3];
+    int i;
+
+    if (s->id_token != NULL) {
+        if (!id_token_parts(s->id_token, part, len, w->p)) {
+            w3_uv(w, 1);
+            w3_str(w, s->id_token);
+            return;
+        }
+    }
+    else if (s->id_token_part[0] != NULL) {
+        for (i = 0; i < 3; i++) {
+            part[i] = s->id_token_part[i];
+            len[i] = s->id_token_part_len[i];
+        }
+    }
+    else {
+        w3_uv(w, 0);
+        return;
+    }
+    w3_uv(w, 2);
+    for (i = 0; i < 3; i++) {
+        w->expanded += len[i];
+        if (w->expanded > CIS2_MAX_SESSION) {
+            w->too_large = 1;
+            return;
+        }
+        w3_uv(w, len[i]);
+        w3_bytes(w, part[i], len[i]);
+    }
+}
+
+const char *cis2_session_id_token(const cis2_session_t *s, apr_pool_t *p)
+{
+    if (s->id_token != NULL || s->id_token_part[0] == NULL) {
+        return s->id_token;
+    }
+    return apr_pstrcat(p,
+        cis2_b64url_encode(p, s->id_token_part[0], s->id_token_part_len[0]),
+        ".",
+        cis2_b64url_encode(p, s->id_token_part[1], s->id_token_part_len[1]),
+        ".",
+        cis2_b64url_encode(p, s->id_token_part[2], s->id_token_part_len[2]),
+        NULL);
+}
+
 static void w3_kvs(w3 *w, const apr_array_header_t *a)
 {
     int i;
@@ -591,7 +676,7 @@ static void w3_body(w3 *w, const cis2_session_t *s)
     w3_zz(w, s->aal);
     w3_zz(w, s->ial);
     w3_str(w, s->acr);
-    w3_str(w, s->id_token);
+    w3_id_token(w, s);
     if (s->env == NULL) {
         w3_uv(w, 0);
     }
@@ -847,6 +932,43 @@ static const char *r3_str_read(r3 *d)
     }
 }
 
+static void r3_id_token(r3 *d, cis2_session_t *s)
+{
+    apr_uint64_t n;
+    unsigned char *part;
+    int i;
+
+    switch (r3_uv(d)) {
+    case 0:
+        return;
+    case 1:
+        if ((s->id_token = r3_str_read(d)) == NULL) {
+            d->r.bad = 1;
+        }
+        return;
+    case 2:
+        for (i = 0; i < 3 && !d->r.bad; i++) {
+            n = r3_uv(d);
+            if (d->r.bad || n > d->r.len - d->r.pos
+                || (d->expanded += (apr_size_t)n) > CIS2_MAX_SESSION) {
+                d->r.bad = 1;
+                return;
+            }
+            /* bytes, not text: NUL allowed; copied (the record's buffer
+             * is the caller's) */
+            part = apr_palloc(d->r.p, (apr_size_t)n + 1);
+            memcpy(part, d->r.b + d->r.pos, (apr_size_t)n);
+            part[n] = 0;
+            s->id_token_part[i] = part;
+            s->id_token_part_len[i] = (apr_size_t)n;
+            d->r.pos += (apr_size_t)n;
+        }
+        return;
+    default:
+        d->r.bad = 1;
+    }
+}
+
 /* a count of elements taking at least min_bytes each, at most max */
 static apr_uint64_t r3_count(r3 *d, apr_uint64_t max, apr_size_t min_bytes)
 {
@@ -890,7 +1012,7 @@ static void r3_body(r3 *d, cis2_session_t *s)
     s->aal = r3_i32(d);
     s->ial = r3_i32(d);
     s->acr = r3_str_read(d);
-    s->id_token = r3_str_read(d);
+    r3_id_token(d, s);
     n = r3_uv(d);
     if (n > 0) {
         /* each pair takes at least two bytes: a larger count is a lie,

@@ -271,7 +271,8 @@ def session3(env, roles=b"\x00", tail=None):
     b = b"C2S\x03\x00" + s3("fuzz-client") + s3("555012345678") + \
         s3("sid-1") + s3("555012345678")
     b += uv(1700000000000000) + zz(-10000000) + zz(28800000000) + zz(3) + zz(3)
-    b += ref3(88) + s3(ID_TOKEN[:60])     # "AAL3_ANY"
+    b += ref3(88)                         # "AAL3_ANY"
+    b += b"\x01" + s3(ID_TOKEN[:60])      # the ID token as text
     if env is None:
         b += b"\x00"
     else:
@@ -288,6 +289,12 @@ add("session", "v3-roles", session3(
     + s3("555254240101") + b"\x00" + b"\x00" + uv(0),
     zz(1) + uv(1) + s3("gmc_id") + s3("7012345")))
 add("session", "v3-bad-ref", session3([(ref3(100000), s3("x"))]))
+# the ID token as its three base64url-decoded parts
+parts = [base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+         for x in ID_TOKEN.split(".")]
+add("session", "v3-idt-parts", session3(None).replace(
+    b"\x01" + s3(ID_TOKEN[:60]),
+    b"\x02" + b"".join(uv(len(x)) + x for x in parts), 1))
 
 
 # ---- json ----

@@ -99,7 +99,8 @@ def stored_bytes(h):
 def test_five_role_session_fits_the_256m_budget(httpd_factory, sim):
     """Issue #4: 100k sessions of a 5-role user in a 256 MB store need
     key + record <= ~2.2 KB; a real sign-in of `fiveroles` stores < 2000
-    bytes. With CIS2RPInitiatedLogout the ID token is kept (and costs)."""
+    bytes; with CIS2RPInitiatedLogout the ID token is kept too (its
+    decoded parts, ~500 bytes once compressed) and it still fits."""
     h = httpd_factory()
     s = T.new_session()
     env = T.app_env(T.login(s, h.url("/app/app.cgi"), "fiveroles"))
@@ -113,4 +114,4 @@ def test_five_role_session_fits_the_256m_budget(httpd_factory, sim):
     h2 = httpd_factory(directives=["CIS2RPInitiatedLogout on"])
     T.login(T.new_session(), h2.url("/app/app.cgi"), "fiveroles")
     n2, size2 = stored_bytes(h2)
-    assert n2 == 1 and size2 > size + 800, (size, size2)
+    assert n2 == 1 and size + 300 < size2 <= 2000, (size, size2)

@@ -81,7 +81,8 @@ static void assert_session_eq(const cis2_session_t *a,
     ck_assert_int_eq(a->aal, b->aal);
     ck_assert_int_eq(a->ial, b->ial);
     assert_str_or_null(a->acr, b->acr);
-    assert_str_or_null(a->id_token, b->id_token);
+    assert_str_or_null(cis2_session_id_token(a, g_pool),
+                       cis2_session_id_token(b, g_pool));
     if (a->env == NULL || b->env == NULL) {
         ck_assert_ptr_eq(a->env, b->env);
         return;
@@ -732,6 +733,91 @@ START_TEST(lengths_counts_flags)
 }
 END_TEST
 
+/* The ID token: kept as its decoded parts when that rebuilds it exactly,
+ * else as text; either way the same text comes back. */
+START_TEST(id_token_forms)
+{
+    static const char *const tokens[] = {
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2ln",   /* parts */
+        "..",                                               /* parts */
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2ln==",  /* padding */
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2l",     /* trailing bits */
+        "a.b.c", "a.b.c.d", "a.b", "not a token", "a+b.c/d.e",
+        NULL
+    };
+    const char *const *t;
+    const char *buf;
+    apr_size_t len;
+    cis2_session_t *in = full_session(), *out;
+
+    for (t = tokens; *t != NULL; t++) {
+        in->id_token = *t;
+        out = round_trip(in);
+        ck_assert_str_eq(cis2_session_id_token(out, g_pool), *t);
+        if (t - tokens < 2) {
+            ck_assert_ptr_null(out->id_token);
+            ck_assert_ptr_nonnull(out->id_token_part[0]);
+            /* and a decoded session is written again from its parts */
+            out = round_trip(out);
+            ck_assert_str_eq(cis2_session_id_token(out, g_pool), *t);
+        }
+        else {
+            ck_assert_str_eq(out->id_token, *t);
+        }
+    }
+    /* parts take 3/4 of the text */
+    in->id_token = NULL;
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
+                     APR_SUCCESS);
+    {
+        apr_size_t none = len;
+
+        in->id_token = tokens[0];
+        ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
+                         APR_SUCCESS);
+        ck_assert_uint_le(len - none, strlen(tokens[0]) * 3 / 4 + 6);
+    }
+}
+END_TEST
+
+/* the ID token field of a minimal body: an unknown form, a part longer
+ * than the record, a text form holding NULL */
+START_TEST(id_token_hostile)
+{
+    char body[64];
+    const char *r;
+    apr_size_t n, rl;
+    cis2_session_t *s = NULL;
+    const cis2_err_t *err = NULL;
+    static const char forms[][4] = { { 3 }, { 2, 100 }, { 2, 0, 0, 9 },
+                                     { 1, 0 } };
+    static const apr_size_t flen[] = { 1, 2, 4, 2 };
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        memset(body, 0, 4);                           /* 4 NULL strings */
+        memcpy(body + 4, tail3, 6);                   /* times .. acr */
+        n = 10;
+        memcpy(body + n, forms[i], flen[i]);
+        n += flen[i];
+        memcpy(body + n, tail3 + 7, 4);               /* env .. claims */
+        n += 4;
+        r = rec3(body, n, &rl);
+        ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s)
+                      != APR_SUCCESS, "form %d accepted", i);
+    }
+    /* the same body with { 2, 0, 0, 0 }: three empty parts, fine */
+    memset(body, 0, 10);
+    memcpy(body + 4, tail3, 6);
+    memcpy(body + 10, "\2\0\0\0", 4);
+    memcpy(body + 14, tail3 + 7, 4);
+    r = rec3(body, 18, &rl);
+    ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s) == APR_SUCCESS,
+                  "%s", err ? err->detail : "?");
+    ck_assert_str_eq(cis2_session_id_token(s, g_pool), "..");
+}
+END_TEST
+
 /* Splices of splices: each copies the one before, so a small record could
  * ask for gigabytes; decoding stops at CIS2_MAX_SESSION bytes of strings. */
 START_TEST(splice_bomb)
@@ -894,6 +980,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, session_authz_round_trip);
     tcase_add_test(tc, version1_and_2_records_still_decode);
     tcase_add_test(tc, real_version2_record);
+    tcase_add_test(tc, id_token_forms);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
@@ -903,6 +990,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, wrong_magic_and_version);
     tcase_add_test(tc, lengths_counts_flags);
     tcase_add_test(tc, splice_bomb);
+    tcase_add_test(tc, id_token_hostile);
     tcase_add_test(tc, compressed_hostile);
     tcase_add_test(tc, random_garbage);
     tcase_add_test(tc, random_mutations);
