@@ -244,6 +244,48 @@ static apr_status_t fetch_userinfo(json_t **pui, const cis2_login_conf_t *c,
                                     resp->body_len, sub, perr, p);
 }
 
+apr_status_t cis2_login_session(cis2_session_t **psess,
+                                const cis2_login_conf_t *c,
+                                const json_t *id_claims,
+                                const json_t *claims,
+                                const char *id_token, apr_time_t now,
+                                const cis2_err_t **perr, apr_pool_t *p)
+{
+    cis2_session_t *s;
+    apr_int64_t auth_time;
+
+    s = apr_pcalloc(p, sizeof(*s));
+    if (cis2_claims_render(&s->env, &s->remote_user, claims, &c->claims,
+                           perr, p) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    s->client_id = c->client_id;
+    s->sub = cis2_json_str(id_claims, "sub");
+    s->sid = cis2_json_str(id_claims, "sid");
+    s->created = now;
+    s->expires = now + c->session_max;
+    /* the app may show when the session ends at the latest (the idle
+     * deadline moves with use and is not exported) */
+    {
+        cis2_kv_t *kv = apr_array_push(s->env);
+
+        kv->name = "CIS2_SESSION_EXPIRES";
+        kv->value = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                                 (apr_int64_t)apr_time_sec(s->expires));
+    }
+    s->auth_time = cis2_json_numeric_date(id_claims, "auth_time",
+                                          &auth_time)
+                   ? apr_time_from_sec(auth_time) : 0;
+    cis2_claims_assurance(claims, &s->aal, &s->ial);
+    s->acr = cis2_json_str(id_claims, "acr");
+    /* kept only where logout will send it as id_token_hint: ~1.5 KB
+     * of every session otherwise (docs/performance.md) */
+    s->id_token = c->keep_id_token ? id_token : NULL;
+    cis2_claims_authz(&s->roles, &s->selected_role, &s->claims, claims, p);
+    *psess = s;
+    return APR_SUCCESS;
+}
+
 apr_status_t cis2_login_complete(cis2_session_t **psess,
                                  const cis2_login_conf_t *c,
                                  const cis2_pending_t *pl, const char *code,
@@ -255,8 +297,6 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
     cis2_id_token_expect_t ex;
     cis2_jws_t *jws;
     json_t *userinfo, *claims;
-    cis2_session_t *s;
-    apr_int64_t auth_time;
     const char *sub;
 
     if (cis2_provider_meta(&meta, c->provider, perr, p) != APR_SUCCESS
@@ -294,34 +334,8 @@ apr_status_t cis2_login_complete(cis2_session_t **psess,
         return APR_EGENERAL;
     }
 
-    s = apr_pcalloc(p, sizeof(*s));
-    if (cis2_claims_render(&s->env, &s->remote_user, claims, &c->claims,
-                           perr, p) != APR_SUCCESS) {
-        return APR_EGENERAL;
-    }
-    s->client_id = c->client_id;
-    s->sub = sub;
-    s->sid = cis2_json_str(jws->payload, "sid");
-    s->created = now;
-    s->expires = now + c->session_max;
-    /* the app may show when the session ends at the latest (the idle
-     * deadline moves with use and is not exported) */
-    {
-        cis2_kv_t *kv = apr_array_push(s->env);
-
-        kv->name = "CIS2_SESSION_EXPIRES";
-        kv->value = apr_psprintf(p, "%" APR_INT64_T_FMT,
-                                 (apr_int64_t)apr_time_sec(s->expires));
-    }
-    s->auth_time = cis2_json_numeric_date(jws->payload, "auth_time",
-                                          &auth_time)
-                   ? apr_time_from_sec(auth_time) : 0;
-    cis2_claims_assurance(claims, &s->aal, &s->ial);
-    s->acr = cis2_json_str(jws->payload, "acr");
-    s->id_token = tok->id_token;
-    cis2_claims_authz(&s->roles, &s->selected_role, &s->claims, claims, p);
-    *psess = s;
-    return APR_SUCCESS;
+    return cis2_login_session(psess, c, jws->payload, claims, tok->id_token,
+                              now, perr, p);
 }
 
 /* ---- back-channel logout ------------------------------------------------- */

@@ -36,6 +36,9 @@ typedef struct cis2_login_conf_t {
     int required_aal;                    /* -1 = none */
     int required_ial;                    /* -1 = none */
     int userinfo;                        /* fetch UserInfo (default 1) */
+    int keep_id_token;                   /* store the ID token in the
+                                            session (id_token_hint for
+                                            CIS2RPInitiatedLogout) */
     cis2_claims_opts_t claims;
     cis2_http_opts_t http;
 } cis2_login_conf_t;
@@ -74,6 +77,17 @@ const char *cis2_login_change_role_scope(apr_pool_t *p, const char *scope);
 
 /** The acr_values to ask for when a sign-in must reach `aal`. */
 const char *cis2_login_acr_for_aal(int aal);
+
+/** The session of a verified sign-in, as cis2_login_complete builds it:
+ *  id_claims are the ID token's (verified) claims, claims the merged ID
+ *  token + UserInfo claims (cis2_claims_merge), id_token the token's text
+ *  (kept in the session only when c->keep_id_token). */
+apr_status_t cis2_login_session(cis2_session_t **psess,
+                                const cis2_login_conf_t *c,
+                                const json_t *id_claims,
+                                const json_t *claims,
+                                const char *id_token, apr_time_t now,
+                                const cis2_err_t **perr, apr_pool_t *p);
 
 /** Complete a sign-in for a pending record already taken from the store
  *  and checked against the browser binding: exchange `code`, verify the ID

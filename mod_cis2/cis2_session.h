@@ -23,13 +23,23 @@ typedef struct cis2_session_t {
     apr_time_t expires;        /* absolute end (created + max duration) */
     int aal, ial;              /* -1 when unknown */
     const char *acr;           /* may be NULL */
-    const char *id_token;      /* for id_token_hint at logout; may be NULL */
+    const char *id_token;      /* for id_token_hint at logout; may be NULL;
+                                  read it with cis2_session_id_token() */
     apr_array_header_t *env;   /* cis2_kv_t, pre-rendered (cis2_claims) */
     /* authorization view (record v2; cis2_claims_authz), NULL in v1: */
     apr_array_header_t *roles; /* cis2_role_t, every national RBAC role */
     int selected_role;         /* index into roles; -1 = none selected */
     apr_array_header_t *claims;/* cis2_kv_t, top-level scalar claims */
+    /* the ID token as a decoded record keeps it: its three parts
+     * base64url-decoded (id_token is then NULL; the text is rebuilt only
+     * when asked for, at logout) */
+    const unsigned char *id_token_part[3];
+    apr_size_t id_token_part_len[3];
 } cis2_session_t;
+
+/** The session's ID token text (id_token_hint), or NULL when it has none;
+ *  built in p from the stored parts when the record held it decoded. */
+const char *cis2_session_id_token(const cis2_session_t *s, apr_pool_t *p);
 
 /** Encode to one buffer allocated from p. */
 apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,

@@ -1416,6 +1416,7 @@ static cis2_login_conf_t *make_login_conf(server_rec *s, apr_hash_t *providers,
     c->required_ial = sc->required_ial == CIS2_UNSET ? CIS2_DEFAULT_IAL
                       : sc->required_ial == CIS2_OFF ? -1 : sc->required_ial;
     c->userinfo = sc->userinfo != CIS2_UNSET ? sc->userinfo : 1;
+    c->keep_id_token = sc->rp_logout == 1;   /* only logout reads it */
     c->claims.remote_user_claim = sc->remote_user_claim;
     c->claims.export_claims_json = 1;
     *prv = APR_SUCCESS;

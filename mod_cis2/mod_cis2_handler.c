@@ -292,7 +292,7 @@ static const char *session_id_token(request_rec *r, cis2_srv_conf *sc,
         || s->client_id == NULL || strcmp(s->client_id, sc->client_id) != 0) {
         return NULL;
     }
-    return s->id_token;
+    return cis2_session_id_token(s, r->pool);
 }
 
 /* End this browser's session and clear both cookies; then either send the

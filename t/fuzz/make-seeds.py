@@ -233,6 +233,70 @@ pend = b"C2P\x01" + b"".join(s_str(v) for v in (
 add("session", "pending", pend)
 add("session", "pending-trunc", pend[:-3])
 
+# version 3 (cis2_session.c): varints, a string table, splices. Not made
+# here: seed-session-v3-lz4-* (the compressed form) and
+# seed-session-v2-doctor (the version 2 codec's), records the encoders
+# wrote for t/unit/data's users
+def uv(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def s3(v):
+    if v is None:
+        return b"\x00"
+    v = v.encode()
+    return uv(len(v) << 2 | 1) + v
+
+
+def ref3(i):
+    return uv(i << 2 | 2)
+
+
+def splice3(pre, idx, suf):
+    return uv(len(pre) << 2 | 3) + pre.encode() + uv(idx) + uv(len(suf)) \
+        + suf.encode()
+
+
+def zz(n):
+    return uv(((n << 1) ^ (n >> 63)) & 0xffffffffffffffff)
+
+
+def session3(env, roles=b"\x00", tail=None):
+    b = b"C2S\x03\x00" + s3("fuzz-client") + s3("555012345678") + \
+        s3("sid-1") + s3("555012345678")
+    b += uv(1700000000000000) + zz(-10000000) + zz(28800000000) + zz(3) + zz(3)
+    b += ref3(88)                         # "AAL3_ANY"
+    b += b"\x01" + s3(ID_TOKEN[:60])      # the ID token as text
+    if env is None:
+        b += b"\x00"
+    else:
+        b += uv(len(env) + 1) + b"".join(k + v for k, v in env)
+    return b + roles + (tail if tail is not None else zz(-1) + b"\x00")
+
+
+add("session", "v3", session3([(ref3(0), s3("555012345678")),
+                               (ref3(12), s3('[{"person_roleid":"1"}]' * 3)),
+                               (ref3(13), splice3('{"roles":', 106 + 6, "}"))]))
+add("session", "v3-noenv", session3(None))
+add("session", "v3-roles", session3(
+    [], uv(2) + s3("555254240100") + ref3(103) + s3("RBA") + uv(1) + s3("B0401")
+    + s3("555254240101") + b"\x00" + b"\x00" + uv(0),
+    zz(1) + uv(1) + s3("gmc_id") + s3("7012345")))
+add("session", "v3-bad-ref", session3([(ref3(100000), s3("x"))]))
+# the ID token as its three base64url-decoded parts
+parts = [base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+         for x in ID_TOKEN.split(".")]
+add("session", "v3-idt-parts", session3(None).replace(
+    b"\x01" + s3(ID_TOKEN[:60]),
+    b"\x02" + b"".join(uv(len(x)) + x for x in parts), 1))
+
+
 # ---- json ----
 add("json", "claims", json.dumps(ID_CLAIMS))
 add("json", "dates", '{"exp":1e300,"iat":-1,"nbf":1.5,"auth_time":"123",'

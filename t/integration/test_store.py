@@ -4,8 +4,13 @@ working; a small store under many logins evicts old sessions and keeps new
 ones; the counters and geometry are logged (numbered) at start and at a
 graceful restart, with every session kept."""
 
+import json
+import os
 import re
+import secrets
 import time
+
+import pytest
 
 import cis2test as T
 
@@ -18,13 +23,42 @@ def graceful(h):
     return start
 
 
-def test_oversize_session_fails_with_a_page(httpd_factory, session):
+@pytest.fixture(scope="module")
+def huge_sim(tmp_path_factory, clients_file):
+    """A private simulator with one more user whose claims do not compress:
+    professional ids and names of random text, ~70 KB in all (the stock
+    `manyroles`, 45 roles, is ~5 KB once LZ4-compressed)."""
+    d = tmp_path_factory.mktemp("hugeclaims")
+    os.chmod(str(d), 0o755)
+    users = T.load_users()
+    rnd = lambda: secrets.token_urlsafe(6000)          # 8000 characters
+    users.append({"id": "hugeclaims", "uid": "555099999998", "title": "Dr",
+                  "given_name": rnd(), "family_name": rnd(),
+                  "name": "CLAIMS Huge Dr", "email": "huge.claims@nhs.net",
+                  "aal": "3", "ial": "3", "amr": ["N3_SMARTCARD"],
+                  "professional": {k: rnd() for k in (
+                      "gmc_id", "gmp_id", "gdc_id", "gdp_id", "nmc_id",
+                      "gphc_id", "rcn_id")},
+                  "orgs": [], "roles": []})
+    upath = d / "users.json"
+    upath.write_text(json.dumps(users))
+    sim = T.Sim(T.free_port(), clients_file, str(upath)).start()
+    yield sim
+    sim.stop()
+
+
+def test_oversize_session_fails_with_a_page(huge_sim, httpd_factory, session):
     # 1M store (the smallest): a session may take 1/16 of the sessions'
-    # 85 %, ~52 KB; `manyroles` (45 roles: an 86 KB session) cannot fit
-    h = httpd_factory(directives=["CIS2SessionStoreSize 1M"])
+    # 85 %, ~52 KB; `hugeclaims` (~70 KB of random claims) cannot fit
+    h = httpd_factory(
+        provider={"metadata_url": huge_sim.discovery_url,
+                  "client_id": T.DEFAULT_CLIENT,
+                  "client_secret": T.CLIENT_SECRETS[T.DEFAULT_CLIENT]},
+        directives=["CIS2SessionStoreSize 1M",
+                    'CIS2Scope "openid profile email professionalmemberships"'])
     h.expect_log(r"CIS2-00305")
     start = h.log_size()
-    r = T.login(session, h.url("/app/app.cgi"), "manyroles",
+    r = T.login(session, h.url("/app/app.cgi"), "hugeclaims",
                 follow_final=False)
     T.assert_error_page(h, r, 503, start)
     assert re.search(r"CIS2-00305.*over the \d+-byte limit",
@@ -39,9 +73,10 @@ def test_oversize_session_fails_with_a_page(httpd_factory, session):
 def test_small_store_evicts_old_sessions(httpd_factory):
     h = httpd_factory(directives=["CIS2SessionStoreSize 1M"])
     sessions = []
-    for _ in range(240):         # ~4.3 KB each: more than ~830 KB holds
+    for _ in range(240):         # ~5.4 KB each: more than ~830 KB holds
         s = T.new_session()
-        assert T.login(s, h.url("/app/app.cgi"), "nurse").status_code == 200
+        assert T.login(s, h.url("/app/app.cgi"),
+                       "manyroles").status_code == 200
         s.close()                # keep the cookie, not 240 idle connections
         sessions.append(s)
     alive = []

@@ -108,6 +108,7 @@ static void setup(void)
     ck_assert_int_eq(cis2_provider_create(&conf.provider, &pc, g_pool),
                      APR_SUCCESS);
     conf.client_id = CLIENT;
+    conf.keep_id_token = 0;
     conf.client_secret = SECRET;
     conf.auth_method = CIS2_AUTH_SECRET_POST;
     conf.redirect_uri = "https://rp.example/cis2/callback";
@@ -210,6 +211,7 @@ START_TEST(good_login_with_secret_post)
     cis2_pending_t *pl = begin(NULL);
     cis2_session_t *s;
 
+    conf.keep_id_token = 1;    /* CIS2RPInitiatedLogout on */
     serve_token(mint(KID1, "key1.pem", claims_json(pl->nonce, NULL)));
     serve_userinfo(SUB, NULL);
     ck_assert_int_eq(complete_code(pl, &s), CIS2_E_NONE);
@@ -227,6 +229,7 @@ START_TEST(good_login_with_secret_post)
     ck_assert_str_eq(env_get(s, "CIS2_ROLES"), "555254240100");
     ck_assert_str_eq(env_get(s, "CIS2_ORGS"), "RBA");
     ck_assert_ptr_nonnull(s->id_token);
+    ck_assert_int_eq(strncmp(s->id_token, "eyJ", 3), 0);
 
     ck_assert_int_eq(loopsrv_hits(srv, "/access_token"), 1);
     ck_assert_int_eq(loopsrv_hits(srv, "/userinfo"), 1);
@@ -243,7 +246,14 @@ START_TEST(token_request_carries_verifier_and_secret)
     serve_token(mint(KID1, "key1.pem", claims_json(pl->nonce, NULL)));
     /* no UserInfo: the last request seen is the token request */
     conf.userinfo = 0;
-    ck_assert_int_eq(complete_code(pl, NULL), CIS2_E_NONE);
+    {
+        cis2_session_t *s;
+
+        ck_assert_int_eq(complete_code(pl, &s), CIS2_E_NONE);
+        /* CIS2RPInitiatedLogout off (the default): the ID token is not
+         * kept, nothing would ever read it */
+        ck_assert_ptr_null(s->id_token);
+    }
     req = loopsrv_last(srv, g_pool);
     ck_assert_str_eq(req->method, "POST");
     ck_assert_str_eq(req->path, "/access_token");

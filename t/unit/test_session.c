@@ -81,7 +81,8 @@ static void assert_session_eq(const cis2_session_t *a,
     ck_assert_int_eq(a->aal, b->aal);
     ck_assert_int_eq(a->ial, b->ial);
     assert_str_or_null(a->acr, b->acr);
-    assert_str_or_null(a->id_token, b->id_token);
+    assert_str_or_null(cis2_session_id_token(a, g_pool),
+                       cis2_session_id_token(b, g_pool));
     if (a->env == NULL || b->env == NULL) {
         ck_assert_ptr_eq(a->env, b->env);
         return;
@@ -177,8 +178,9 @@ START_TEST(session_40k_env)
     const char *buf;
     apr_size_t len, i;
 
+    /* letters in random order: nothing for LZ4 to find */
     for (i = 0; i < 40 * 1024; i++) {
-        big[i] = (char)('A' + i % 26);
+        big[i] = (char)('A' + rnd() % 26);
     }
     big[40 * 1024] = '\0';
     kv_add(s->env, "CIS2_ROLES_JSON_BIG", big);
@@ -189,7 +191,20 @@ START_TEST(session_40k_env)
     round_trip(s);
     ck_assert_int_eq(cis2_session_encode(&buf, &len, s, NULL, g_pool),
                      APR_SUCCESS);
-    ck_assert_int_gt(len, 80 * 1024);
+    /* 26 letters fit in 5 bits: at best 5/8 of 40 KB, plus the claims */
+    ck_assert_int_gt(len, 20 * 1024);
+    /* the same text twice is stored once */
+    kv_add(s->env, "CIS2_AGAIN", big);
+    kv_add(s->env, "CIS2_AROUND", apr_pstrcat(g_pool, "[", big, "]", NULL));
+    {
+        const char *b2;
+        apr_size_t l2;
+
+        round_trip(s);
+        ck_assert_int_eq(cis2_session_encode(&b2, &l2, s, NULL, g_pool),
+                         APR_SUCCESS);
+        ck_assert_uint_lt(l2, len + 40);
+    }
 }
 END_TEST
 
@@ -316,11 +331,91 @@ START_TEST(session_authz_round_trip)
 }
 END_TEST
 
-START_TEST(version1_records_still_decode)
+/* ---- older versions ------------------------------------------------------ */
+
+/* version 1/2 writer (big-endian, cis2_session.c's comment), to make the
+ * records an older mod_cis2 left in a store */
+typedef struct bebuf {
+    char *b;
+    apr_size_t n;
+} bebuf;
+
+static void be_bytes(bebuf *w, const void *d, apr_size_t n)
 {
-    /* a v1 record is a v2 record without the authorization tail (roles
-     * count 0, selected -1, claims count 0: 12 bytes) and version byte 1:
-     * sessions kept across an upgrade stay valid, with no roles */
+    memcpy(w->b + w->n, d, n);
+    w->n += n;
+}
+
+static void be_u32(bebuf *w, apr_uint32_t v)
+{
+    unsigned char b[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 8), (unsigned char)v };
+
+    be_bytes(w, b, 4);
+}
+
+static void be_i64(bebuf *w, apr_int64_t v)
+{
+    be_u32(w, (apr_uint32_t)((apr_uint64_t)v >> 32));
+    be_u32(w, (apr_uint32_t)v);
+}
+
+static void be_str(bebuf *w, const char *s)
+{
+    if (s == NULL) {
+        be_bytes(w, "\0", 1);
+        return;
+    }
+    be_bytes(w, "\1", 1);
+    be_u32(w, (apr_uint32_t)strlen(s));
+    be_bytes(w, s, strlen(s));
+}
+
+static const char *old_record(const cis2_session_t *s, int version,
+                              apr_size_t *plen)
+{
+    bebuf w = { apr_palloc(g_pool, 64 * 1024), 0 };
+    int i;
+
+    be_bytes(&w, version == 1 ? "C2S\1" : "C2S\2", 4);
+    be_str(&w, s->client_id);
+    be_str(&w, s->sub);
+    be_str(&w, s->sid);
+    be_str(&w, s->remote_user);
+    be_i64(&w, s->created);
+    be_i64(&w, s->auth_time);
+    be_i64(&w, s->expires);
+    be_u32(&w, (apr_uint32_t)s->aal);
+    be_u32(&w, (apr_uint32_t)s->ial);
+    be_str(&w, s->acr);
+    be_str(&w, s->id_token);
+    be_bytes(&w, "\1", 1);
+    be_u32(&w, (apr_uint32_t)s->env->nelts);
+    for (i = 0; i < s->env->nelts; i++) {
+        be_str(&w, APR_ARRAY_IDX(s->env, i, cis2_kv_t).name);
+        be_str(&w, APR_ARRAY_IDX(s->env, i, cis2_kv_t).value);
+    }
+    if (version == 2) {
+        be_u32(&w, 1);                              /* one role */
+        be_str(&w, "555254240100");
+        be_str(&w, "S8000:G8000:R8001");
+        be_str(&w, "RBA");
+        be_u32(&w, 1);
+        be_str(&w, "B0401");
+        be_u32(&w, 0);                              /* selected: 0 */
+        be_u32(&w, 1);                              /* one claim */
+        be_str(&w, "gmc_id");
+        be_str(&w, "7012345");
+    }
+    *plen = w.n;
+    return w.b;
+}
+
+START_TEST(version1_and_2_records_still_decode)
+{
+    /* sessions an older mod_cis2 wrote stay valid after an upgrade (a
+     * graceful restart keeps the shm store; Redis keeps everything):
+     * version 1 without roles, version 2 with them */
     cis2_session_t *in = full_session(), *out = NULL;
     cis2_pending_t pl = { "c", "b", "n", "v", "/r", NULL, 42, -1, 0 };
     cis2_pending_t *plo = NULL;
@@ -329,15 +424,25 @@ START_TEST(version1_records_still_decode)
     apr_size_t len;
     const cis2_err_t *err = NULL;
 
-    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+    buf = old_record(in, 1, &len);
+    ck_assert_int_eq(decode_exact(0, buf, len, &err, (void **)&out),
                      APR_SUCCESS);
-    v1 = apr_pmemdup(g_pool, buf, len - 12);
-    v1[3] = 1;
-    ck_assert_int_eq(cis2_session_decode(&out, v1, len - 12, &err, g_pool),
-                     APR_SUCCESS);
-    ck_assert_str_eq(out->sub, in->sub);
+    assert_session_eq(in, out);
     ck_assert_ptr_null(out->roles);
     ck_assert_int_eq(out->selected_role, -1);
+
+    buf = old_record(in, 2, &len);
+    ck_assert_int_eq(decode_exact(0, buf, len, &err, (void **)&out),
+                     APR_SUCCESS);
+    assert_session_eq(in, out);
+    ck_assert_int_eq(out->roles->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(out->roles, 0, cis2_role_t).org, "RBA");
+    ck_assert_int_eq(out->selected_role, 0);
+    ck_assert_str_eq(APR_ARRAY_IDX(out->claims, 0, cis2_kv_t).value,
+                     "7012345");
+    /* and what decoded is written again as version 3 */
+    round_trip(out);
+
     ck_assert_int_eq(cis2_pending_encode(&buf, &len, &pl, &err, g_pool),
                      APR_SUCCESS);
     v1 = apr_pmemdup(g_pool, buf, len - 8);
@@ -346,6 +451,56 @@ START_TEST(version1_records_still_decode)
                      APR_SUCCESS);
     ck_assert_int_eq(plo->required_aal, -1);
     ck_assert_int_eq(plo->created, 42);
+}
+END_TEST
+
+/* A real version 2 record: the simulator's doctor (4 roles, ID token
+ * kept) as the codec before version 3 wrote it (t/unit/data). */
+static cis2_session_t *doctor_v2(void)
+{
+    apr_size_t len;
+    const char *buf = cis2_test_slurp("session-v2-doctor.bin", &len);
+    cis2_session_t *s = NULL;
+    const cis2_err_t *err = NULL;
+
+    ck_assert_int_eq(buf[3], 2);
+    ck_assert_msg(decode_exact(0, buf, len, &err, (void **)&s) == APR_SUCCESS,
+                  "%s", err ? err->detail : "?");
+    return s;
+}
+
+static const char *env_of(const cis2_session_t *s, const char *name)
+{
+    int i;
+
+    for (i = 0; i < s->env->nelts; i++) {
+        if (strcmp(APR_ARRAY_IDX(s->env, i, cis2_kv_t).name, name) == 0) {
+            return APR_ARRAY_IDX(s->env, i, cis2_kv_t).value;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(real_version2_record)
+{
+    cis2_session_t *s = doctor_v2(), *out;
+    const char *buf, *roles, *claims;
+    apr_size_t len;
+
+    ck_assert_str_eq(s->sub, "555023456789");
+    ck_assert_int_eq(s->roles->nelts, 4);
+    ck_assert_ptr_nonnull(s->id_token);
+    roles = env_of(s, "CIS2_ROLES_JSON");
+    claims = env_of(s, "CIS2_CLAIMS_JSON");
+    ck_assert_ptr_nonnull(strstr(claims, roles));
+    out = round_trip(s);
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, s, NULL, g_pool),
+                     APR_SUCCESS);
+    /* compressed, a fraction of the 9354 bytes of version 2 */
+    ck_assert_int_eq(buf[3], 3);
+    ck_assert_int_eq(buf[4], 1);
+    ck_assert_uint_lt(len, 3000);
+    ck_assert_str_eq(env_of(out, "CIS2_CLAIMS_JSON"), claims);
 }
 END_TEST
 
@@ -412,7 +567,7 @@ START_TEST(wrong_magic_and_version)
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     copy[0] = buf[0];
-    copy[3] = 3;
+    copy[3] = 4;
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(err->detail, "version"));
@@ -422,16 +577,69 @@ START_TEST(wrong_magic_and_version)
 }
 END_TEST
 
-/* offset of the first string's u32 length: magic(4) + flag(1) */
-#define FIRST_LEN_OFF 5
+/* A version 3 record of a plain (uncompressed) body. */
+static const char *rec3(const char *body, apr_size_t n, apr_size_t *plen)
+{
+    char *b = apr_palloc(g_pool, n + 5);
+
+    memcpy(b, "C2S\3\0", 5);
+    memcpy(b + 5, body, n);
+    *plen = n + 5;
+    return b;
+}
+
+static apr_size_t put_uv(char *b, apr_uint64_t v)
+{
+    apr_size_t n = 0;
+
+    do {
+        b[n] = (char)(v & 0x7f);
+        v >>= 7;
+        if (v != 0) {
+            b[n] |= (char)0x80;
+        }
+        n++;
+    } while (v != 0);
+    return n;
+}
+
+/* the index of the first string a record adds to the table: the size of
+ * the static table, read back from a record whose sub repeats client_id */
+static apr_uint64_t first_dynamic(void)
+{
+    cis2_session_t *in = apr_pcalloc(g_pool, sizeof(*in));
+    const char *buf;
+    apr_size_t len;
+    apr_uint64_t v = 0;
+    int shift = 0, i = 7;
+
+    in->client_id = "x";
+    in->sub = "x";
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(buf[4], 0);                      /* plain */
+    ck_assert_int_eq(buf[5], (1 << 2) | 1);           /* literal "x" */
+    do {
+        v |= (apr_uint64_t)(buf[i] & 0x7f) << shift;
+        shift += 7;
+    } while (buf[i++] & 0x80);
+    ck_assert_int_eq(v & 3, 2);                       /* a reference */
+    return v >> 2;
+}
+
+/* the fields after the four leading strings of a minimal body: times,
+ * levels (0), acr, id_token, env, roles (NULL/none), selected (-1),
+ * claims (none) */
+static const char tail3[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 
 START_TEST(lengths_counts_flags)
 {
     cis2_session_t *in = apr_pcalloc(g_pool, sizeof(*in)), *s = NULL;
-    const char *buf;
-    apr_size_t len;
-    char *c;
+    const char *buf, *r;
+    apr_size_t len, n, rl;
+    char *c, body[256];
     const cis2_err_t *err = NULL;
+    apr_uint64_t dyn = first_dynamic();
 
     in->client_id = "abc";
     in->env = apr_array_make(g_pool, 1, sizeof(cis2_kv_t));
@@ -439,62 +647,269 @@ START_TEST(lengths_counts_flags)
     ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
                      APR_SUCCESS);
     c = apr_pmemdup(g_pool, buf, len);
+    ck_assert_int_eq(c[4], 0);                        /* plain */
+    ck_assert_int_eq(c[5], (3 << 2) | 1);             /* "abc" */
 
     /* a length past the end */
-    c[FIRST_LEN_OFF] = (char)0xff;
-    c[FIRST_LEN_OFF + 1] = (char)0xff;
-    c[FIRST_LEN_OFF + 2] = (char)0xff;
-    c[FIRST_LEN_OFF + 3] = (char)0xff;
+    c[5] = (char)((31 << 2) | 1);
     ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
                      APR_SUCCESS);
     ck_assert_int_eq(err->code, CIS2_E_INVALID);
-    memcpy(c, buf, len);
-    c[FIRST_LEN_OFF + 3] = 4;             /* one byte too long */
+    c[5] = (char)((4 << 2) | 1);                      /* one byte too long */
     ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
                      APR_SUCCESS);
     memcpy(c, buf, len);
-
     /* a NUL inside a string */
-    c[FIRST_LEN_OFF + 5] = '\0';
+    c[7] = '\0';
     ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
                      APR_SUCCESS);
     memcpy(c, buf, len);
-
-    /* a presence flag other than 0/1 */
+    /* NULL carrying a length */
+    c[5] = (char)(3 << 2);
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    memcpy(c, buf, len);
+    /* a form other than plain or LZ4 */
     c[4] = 2;
     ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
                      APR_SUCCESS);
     memcpy(c, buf, len);
+    ck_assert_int_eq(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
 
-    /* an absurd env count: env is flag(1) count(4) then "N" and "V" as
-     * flag+len+1 each (12 bytes), then the v2 authorization tail (roles
-     * count 0, selected -1, claims count 0: 12 bytes) at the end */
+    /* references: to the last static string (fine), to a string not yet
+     * in the table, and far beyond */
+    n = put_uv(body, ((dyn - 1) << 2) | 2);
+    body[n++] = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    memcpy(body + n, tail3, sizeof(tail3));
+    r = rec3(body, n + sizeof(tail3), &rl);
+    ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s) == APR_SUCCESS,
+                  "%s", err ? err->detail : "?");
+    ck_assert_ptr_nonnull(s->client_id);
+    n = put_uv(body, (dyn << 2) | 2);
+    body[n++] = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    memcpy(body + n, tail3, sizeof(tail3));
+    r = rec3(body, n + sizeof(tail3), &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+    n = put_uv(body, ((apr_uint64_t)1 << 40) | 2);
+    memcpy(body + n, tail3, sizeof(tail3));
+    r = rec3(body, n + sizeof(tail3), &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+
+    /* a varint of more than 64 bits */
+    memset(body, 0xff, 11);
+    body[11] = 0;
+    r = rec3(body, 12, &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+
+    /* a splice of a string not yet in the table */
+    n = 0;
+    body[n++] = (char)((1 << 2) | 3);                 /* prefix "a" */
+    body[n++] = 'a';
+    n += put_uv(body + n, dyn);                       /* idx: none yet */
+    body[n++] = 0;                                    /* no suffix */
+    body[n++] = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    memcpy(body + n, tail3, sizeof(tail3));
+    r = rec3(body, n + sizeof(tail3), &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+
+    /* an env count the record cannot hold */
+    n = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    body[n++] = 0;
+    memcpy(body + n, tail3, 8);                       /* up to id_token */
+    n += 8;
+    n += put_uv(body + n, 1000000);
+    r = rec3(body, n, &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+}
+END_TEST
+
+/* The ID token: kept as its decoded parts when that rebuilds it exactly,
+ * else as text; either way the same text comes back. */
+START_TEST(id_token_forms)
+{
+    static const char *const tokens[] = {
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2ln",   /* parts */
+        "..",                                               /* parts */
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2ln==",  /* padding */
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiI1NTUifQ.c2l",     /* trailing bits */
+        "a.b.c", "a.b.c.d", "a.b", "not a token", "a+b.c/d.e",
+        NULL
+    };
+    const char *const *t;
+    const char *buf;
+    apr_size_t len;
+    cis2_session_t *in = full_session(), *out;
+
+    for (t = tokens; *t != NULL; t++) {
+        in->id_token = *t;
+        out = round_trip(in);
+        ck_assert_str_eq(cis2_session_id_token(out, g_pool), *t);
+        if (t - tokens < 2) {
+            ck_assert_ptr_null(out->id_token);
+            ck_assert_ptr_nonnull(out->id_token_part[0]);
+            /* and a decoded session is written again from its parts */
+            out = round_trip(out);
+            ck_assert_str_eq(cis2_session_id_token(out, g_pool), *t);
+        }
+        else {
+            ck_assert_str_eq(out->id_token, *t);
+        }
+    }
+    /* parts take 3/4 of the text */
+    in->id_token = NULL;
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
+                     APR_SUCCESS);
     {
-        apr_size_t cnt = len - 12 - 12 - 4;
+        apr_size_t none = len;
 
-        ck_assert_int_eq((unsigned char)c[cnt - 1], 1);
-        ck_assert_int_eq((unsigned char)c[cnt + 3], 1);
-        c[cnt] = (char)0xff;
-        c[cnt + 1] = (char)0xff;
-        c[cnt + 2] = (char)0xff;
-        c[cnt + 3] = (char)0xff;
-        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+        in->id_token = tokens[0];
+        ck_assert_int_eq(cis2_session_encode(&buf, &len, in, NULL, g_pool),
                          APR_SUCCESS);
-        c[cnt] = 0;
-        c[cnt + 1] = 0;
-        c[cnt + 2] = 0;
-        c[cnt + 3] = 2;                   /* says 2, holds 1 */
-        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
-                         APR_SUCCESS);
-        c[cnt + 3] = 0;                   /* says 0, holds 1: trailing */
-        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
-                         APR_SUCCESS);
-        c[cnt + 3] = 1;
-        ck_assert_int_eq(cis2_session_decode(&s, c, len, &err, g_pool),
-                         APR_SUCCESS);
-        c[cnt - 1] = 7;                   /* env flag neither 0 nor 1 */
-        ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
-                         APR_SUCCESS);
+        ck_assert_uint_le(len - none, strlen(tokens[0]) * 3 / 4 + 6);
+    }
+}
+END_TEST
+
+/* the ID token field of a minimal body: an unknown form, a part longer
+ * than the record, a text form holding NULL */
+START_TEST(id_token_hostile)
+{
+    char body[64];
+    const char *r;
+    apr_size_t n, rl;
+    cis2_session_t *s = NULL;
+    const cis2_err_t *err = NULL;
+    static const char forms[][4] = { { 3 }, { 2, 100 }, { 2, 0, 0, 9 },
+                                     { 1, 0 } };
+    static const apr_size_t flen[] = { 1, 2, 4, 2 };
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        memset(body, 0, 4);                           /* 4 NULL strings */
+        memcpy(body + 4, tail3, 6);                   /* times .. acr */
+        n = 10;
+        memcpy(body + n, forms[i], flen[i]);
+        n += flen[i];
+        memcpy(body + n, tail3 + 7, 4);               /* env .. claims */
+        n += 4;
+        r = rec3(body, n, &rl);
+        ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s)
+                      != APR_SUCCESS, "form %d accepted", i);
+    }
+    /* the same body with { 2, 0, 0, 0 }: three empty parts, fine */
+    memset(body, 0, 10);
+    memcpy(body + 4, tail3, 6);
+    memcpy(body + 10, "\2\0\0\0", 4);
+    memcpy(body + 14, tail3 + 7, 4);
+    r = rec3(body, 18, &rl);
+    ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s) == APR_SUCCESS,
+                  "%s", err ? err->detail : "?");
+    ck_assert_str_eq(cis2_session_id_token(s, g_pool), "..");
+}
+END_TEST
+
+/* Splices of splices: each copies the one before, so a small record could
+ * ask for gigabytes; decoding stops at CIS2_MAX_SESSION bytes of strings. */
+START_TEST(splice_bomb)
+{
+    apr_uint64_t dyn = first_dynamic();
+    apr_size_t big = 60000, n = 0, rl, i;
+    char *body = apr_palloc(g_pool, big + 1024);
+    const char *r;
+    cis2_session_t *s = NULL;
+    const cis2_err_t *err = NULL;
+
+    n += put_uv(body, ((apr_uint64_t)big << 2) | 1);  /* client_id */
+    memset(body + n, 'a', big);
+    n += big;
+    for (i = 0; i < 3; i++) {                         /* sub, sid, user */
+        body[n++] = 3;                                /* no prefix */
+        n += put_uv(body + n, dyn + i);               /* the one before */
+        body[n++] = 1;                                /* suffix "b" */
+        body[n++] = 'b';
+    }
+    memcpy(body + n, tail3, 8);                       /* up to id_token */
+    n += 8;
+    n += put_uv(body + n, 6 + 1);                     /* 6 variables */
+    for (i = 3; i < 15; i++) {
+        body[n++] = 3;
+        n += put_uv(body + n, dyn + i);
+        body[n++] = 0;
+    }
+    memcpy(body + n, tail3 + 8, 3);
+    n += 3;
+    r = rec3(body, n, &rl);
+    ck_assert_int_ne(decode_exact(0, r, rl, &err, (void **)&s), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    /* four strings of 60 KB (240 KB in all) decode */
+    n = big + put_uv(body, ((apr_uint64_t)big << 2) | 1);
+    for (i = 0; i < 3; i++) {
+        body[n++] = 3;
+        n += put_uv(body + n, dyn + i);
+        body[n++] = 0;
+    }
+    memcpy(body + n, tail3, sizeof(tail3));
+    n += sizeof(tail3);
+    r = rec3(body, n, &rl);
+    ck_assert_msg(decode_exact(0, r, rl, &err, (void **)&s) == APR_SUCCESS,
+                  "%s", err ? err->detail : "?");
+    ck_assert_uint_eq(strlen(s->remote_user), big);
+}
+END_TEST
+
+/* LZ4 form: every truncation, a wrong length, garbage */
+START_TEST(compressed_hostile)
+{
+    const char *buf;
+    apr_size_t len, n;
+    cis2_session_t *s = NULL;
+    const cis2_err_t *err = NULL;
+    char *c;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, doctor_v2(), NULL,
+                                         g_pool), APR_SUCCESS);
+    ck_assert_int_eq(buf[4], 1);
+    for (n = 0; n < len; n++) {
+        err = NULL;
+        s = NULL;
+        ck_assert_msg(decode_exact(0, buf, n, &err, (void **)&s)
+                      != APR_SUCCESS, "truncated to %d accepted", (int)n);
+        ck_assert_int_eq(err->code, CIS2_E_INVALID);
+        ck_assert_ptr_null(s);
+    }
+    c = apr_pmemdup(g_pool, buf, len);
+    /* the raw length (a 2-byte varint here) one more, one less */
+    ck_assert_int_ne(c[5] & 0x80, 0);
+    c[5] = (char)(c[5] + 1);
+    ck_assert_int_ne(decode_exact(0, c, len, &err, (void **)&s), APR_SUCCESS);
+    c[5] = (char)(c[5] - 2);
+    ck_assert_int_ne(decode_exact(0, c, len, &err, (void **)&s), APR_SUCCESS);
+    c[5] = buf[5];
+    /* raw length 0, and over CIS2_MAX_SESSION */
+    memcpy(c, "C2S\3\1\0", 6);
+    ck_assert_int_ne(decode_exact(0, c, 6, &err, (void **)&s), APR_SUCCESS);
+    n = 5 + put_uv(c + 5, CIS2_MAX_SESSION + 1);
+    ck_assert_int_ne(decode_exact(0, c, n + 10, &err, (void **)&s),
+                     APR_SUCCESS);
+    /* noise after a good header */
+    for (n = 0; n < 2000; n++) {
+        apr_size_t j, l = 8 + rnd() % 200;
+
+        memcpy(c, buf, 7);
+        for (j = 7; j < l; j++) {
+            c[j] = (char)rnd();
+        }
+        (void)decode_exact(0, c, l, &err, (void **)&s);
     }
 }
 END_TEST
@@ -514,7 +929,8 @@ START_TEST(random_garbage)
         }
         /* half the time give it a valid header so the fields get parsed */
         if (len >= 4 && (i & 1)) {
-            memcpy(b, (i & 2) ? "C2S\x01" : "C2P\x01", 4);
+            memcpy(b, (i & 2) ? ((i & 4) ? "C2S\x01" : "C2S\x03")
+                              : "C2P\x01", 4);
         }
         (void)decode_exact(0, b, len, NULL, (void **)&s);
         (void)decode_exact(1, b, len, NULL, (void **)&pl);
@@ -562,7 +978,9 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, session_too_large);
     tcase_add_test(tc, pending_round_trip);
     tcase_add_test(tc, session_authz_round_trip);
-    tcase_add_test(tc, version1_records_still_decode);
+    tcase_add_test(tc, version1_and_2_records_still_decode);
+    tcase_add_test(tc, real_version2_record);
+    tcase_add_test(tc, id_token_forms);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
@@ -571,6 +989,9 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, every_truncation_fails);
     tcase_add_test(tc, wrong_magic_and_version);
     tcase_add_test(tc, lengths_counts_flags);
+    tcase_add_test(tc, splice_bomb);
+    tcase_add_test(tc, id_token_hostile);
+    tcase_add_test(tc, compressed_hostile);
     tcase_add_test(tc, random_garbage);
     tcase_add_test(tc, random_mutations);
     suite_add_tcase(s, tc);
