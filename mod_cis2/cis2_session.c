@@ -2,12 +2,14 @@
  *
  * cis2_session — see cis2_session.h. The binary codec for the two records
  * kept in the store (cis2_store). The decoder runs on every authenticated
- * request, so it is one bounds-checked pass with one copy per string and no
- * JSON; a value that fails any check is CIS2_E_INVALID, never an overread.
+ * request, so it is one bounds-checked pass with no JSON, and (version 4)
+ * no copy per string: the decoded strings point into the decompressed
+ * body; a value that fails any check is CIS2_E_INVALID, never an overread.
  *
- * Encoding, session version 3 (written since issue #4's size work):
+ * Encoding, session versions 3 and 4 (written since issue #4's size work;
+ * 4 is written, 3 still read):
  *
- *   record   := "C2S" 0x03 form
+ *   record   := "C2S" 0x04 form
  *   form     := 0x00 body                        (stored as is)
  *             | 0x01 rawlen:uv lz4              (body, an LZ4 block made
  *                                               with dictionary 1 below)
@@ -15,7 +17,9 @@
  *   zz       := uv of a zigzag-coded signed 64-bit value
  *   str      := head:uv, tag = head & 3, n = head >> 2:
  *               tag 0, n 0: NULL
- *               tag 1: n bytes follow                     (a literal)
+ *               tag 1: n bytes follow                     (a literal;
+ *                      version 4: then a NUL, so the decoded string
+ *                      is the body's own bytes, not a copy)
  *               tag 2: the n-th string of the table        (a reference)
  *               tag 3: n bytes, idx:uv, m:uv, m bytes      (a splice:
  *                      prefix + the idx-th string + suffix)
@@ -41,7 +45,7 @@
  *   The strings decoded from a record total at most CIS2_MAX_SESSION
  *   bytes, and so does the body: a splice cannot blow a small record up.
  *
- * The table and dictionary 1 are part of version 3: never change them;
+ * The table and dictionary 1 are part of versions 3 and 4: never change them;
  * a new table or dictionary is a new version (or form).
  *
  * Versions 1 and 2 (all integers big-endian), still decoded (a store kept
@@ -79,7 +83,7 @@
 #include "cis2_session.h"
 #include "cis2_util.h"
 
-#define SESSION_VERSION 3
+#define SESSION_VERSION 4
 #define PENDING_VERSION 2
 #define MAX_ENV_COUNT 65536
 #define MAX_ROLES 4096
@@ -565,7 +569,7 @@ static void w3_str(w3 *w, const char *s)
     }
     else {
         w3_uv(w, ((apr_uint64_t)n << 2) | 1);
-        w3_bytes(w, s, n);
+        w3_bytes(w, s, n + 1);             /* with its NUL (version 4) */
     }
     w3_add(w, s, n);
 }
@@ -783,6 +787,7 @@ typedef struct r3 {
     r3_str *tab;
     apr_size_t count, cap;
     apr_size_t expanded;
+    int nul;                   /* version 4: a NUL after each literal */
 } r3;
 
 static apr_uint64_t r3_uv(r3 *d)
@@ -903,6 +908,15 @@ static const char *r3_str_read(r3 *d)
             || (d->expanded += (apr_size_t)n) > CIS2_MAX_SESSION) {
             d->r.bad = 1;
             return NULL;
+        }
+        if (d->nul) {
+            /* the body is ours (decode_v3): the string is used in place */
+            if (!r_need(&d->r, 1) || d->r.b[d->r.pos] != '\0') {
+                d->r.bad = 1;
+                return NULL;
+            }
+            d->r.pos++;
+            return r3_add(d, pre, (apr_size_t)n);
         }
         return r3_add(d, apr_pstrmemdup(d->r.p, pre, (apr_size_t)n),
                       (apr_size_t)n);
@@ -1058,6 +1072,7 @@ static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r,
 
     memset(&d, 0, sizeof(d));
     d.r = *r;
+    d.nul = r->version >= 4;
     form = r3_uv(&d);
     if (!d.r.bad && form == FORM_LZ4_DICT1) {
         char *body;
@@ -1081,6 +1096,13 @@ static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r,
         }
         d.r.b = (const unsigned char *)body;
         d.r.len = (apr_size_t)raw;
+        d.r.pos = 0;
+    }
+    else if (!d.r.bad && form == FORM_PLAIN && d.nul) {
+        /* the decoded strings point into the body: one copy of it into p,
+         * as the caller's buffer need not outlive the session */
+        d.r.b = apr_pmemdup(p, d.r.b + d.r.pos, d.r.len - d.r.pos);
+        d.r.len -= d.r.pos;
         d.r.pos = 0;
     }
     else if (!d.r.bad && form != FORM_PLAIN) {

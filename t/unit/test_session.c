@@ -440,7 +440,7 @@ START_TEST(version1_and_2_records_still_decode)
     ck_assert_int_eq(out->selected_role, 0);
     ck_assert_str_eq(APR_ARRAY_IDX(out->claims, 0, cis2_kv_t).value,
                      "7012345");
-    /* and what decoded is written again as version 3 */
+    /* and what decoded is written again as the current version */
     round_trip(out);
 
     ck_assert_int_eq(cis2_pending_encode(&buf, &len, &pl, &err, g_pool),
@@ -497,7 +497,7 @@ START_TEST(real_version2_record)
     ck_assert_int_eq(cis2_session_encode(&buf, &len, s, NULL, g_pool),
                      APR_SUCCESS);
     /* compressed, a fraction of the 9354 bytes of version 2 */
-    ck_assert_int_eq(buf[3], 3);
+    ck_assert_int_eq(buf[3], 4);
     ck_assert_int_eq(buf[4], 1);
     ck_assert_uint_lt(len, 3000);
     ck_assert_str_eq(env_of(out, "CIS2_CLAIMS_JSON"), claims);
@@ -567,7 +567,7 @@ START_TEST(wrong_magic_and_version)
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     copy[0] = buf[0];
-    copy[3] = 4;
+    copy[3] = 5;
     ck_assert_int_ne(cis2_session_decode(&s, copy, len, &err, g_pool),
                      APR_SUCCESS);
     ck_assert_ptr_nonnull(strstr(err->detail, "version"));
@@ -611,7 +611,7 @@ static apr_uint64_t first_dynamic(void)
     const char *buf;
     apr_size_t len;
     apr_uint64_t v = 0;
-    int shift = 0, i = 7;
+    int shift = 0, i = 8;                 /* after "x" and its NUL (v4) */
 
     in->client_id = "x";
     in->sub = "x";
@@ -663,6 +663,14 @@ START_TEST(lengths_counts_flags)
     c[7] = '\0';
     ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
                      APR_SUCCESS);
+    memcpy(c, buf, len);
+    /* version 4: the NUL after a literal missing (the decoded string is
+     * used in place, so it must be there) */
+    ck_assert_int_eq(c[9], '\0');
+    c[9] = 'x';
+    ck_assert_int_ne(cis2_session_decode(&s, c, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
     memcpy(c, buf, len);
     /* NULL carrying a length */
     c[5] = (char)(3 << 2);
