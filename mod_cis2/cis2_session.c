@@ -731,6 +731,12 @@ apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,
     if (s == NULL) {
         return cis2_err_set(perr, p, CIS2_E_INVALID, "no session");
     }
+    /* a lazily decoded session is completed first (that reads its own
+     * record: no value of s the caller set changes) */
+    if (s->rest != NULL
+        && cis2_session_finish((cis2_session_t *)s, perr) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
     memset(&body, 0, sizeof(body));
     body.p = p;
     body.index = apr_hash_make(p);
@@ -790,15 +796,13 @@ typedef struct r3 {
     int nul;                   /* version 4: a NUL after each literal */
 } r3;
 
-static apr_uint64_t r3_uv(r3 *d)
+/* the general case of r3_uv: up to ten bytes */
+static apr_uint64_t r3_uv_long(r3 *d)
 {
     rbuf *r = &d->r;
     apr_uint64_t v = 0;
     int shift;
 
-    if (r->pos < r->len && r->b[r->pos] < 0x80 && !r->bad) {
-        return r->b[r->pos++];             /* most values: one byte */
-    }
     for (shift = 0; shift < 64; shift += 7) {
         unsigned char b;
 
@@ -816,6 +820,27 @@ static apr_uint64_t r3_uv(r3 *d)
     }
     r->bad = 1;
     return 0;
+}
+
+/* Most values take one byte (small counts, short literals, the first 32
+ * static names) or two (the other static names, literals up to 4 KB):
+ * those are read here without the loop. */
+static APR_INLINE apr_uint64_t r3_uv(r3 *d)
+{
+    rbuf *r = &d->r;
+    const unsigned char *b = r->b + r->pos;
+
+    if (r->len - r->pos >= 2 && !r->bad) {
+        if (b[0] < 0x80) {
+            r->pos++;
+            return b[0];
+        }
+        if (b[1] < 0x80) {
+            r->pos += 2;
+            return (apr_uint64_t)(b[0] & 0x7f) | ((apr_uint64_t)b[1] << 7);
+        }
+    }
+    return r3_uv_long(d);
 }
 
 static apr_int64_t r3_zz(r3 *d)
@@ -871,7 +896,9 @@ static int r3_entry(r3 *d, apr_uint64_t idx, r3_str *e)
 static const char *r3_add(r3 *d, const char *s, apr_size_t n)
 {
     if (d->count == d->cap) {
-        apr_size_t cap = d->cap ? d->cap * 2 : 64;
+        /* 128: a record's literals and splices, without growing, for
+         * users with a handful of roles */
+        apr_size_t cap = d->cap ? d->cap * 2 : 128;
         r3_str *t = apr_palloc(d->r.p, cap * sizeof(*t));
 
         if (d->count > 0) {
@@ -995,24 +1022,26 @@ static apr_uint64_t r3_count(r3 *d, apr_uint64_t max, apr_size_t min_bytes)
     return n;
 }
 
+/* n pairs (n is checked against the bytes left by the caller) */
 static apr_array_header_t *r3_kvs(r3 *d, apr_uint64_t n)
 {
     apr_array_header_t *a = apr_array_make(d->r.p, n > 0 ? (int)n : 1,
                                            sizeof(cis2_kv_t));
+    cis2_kv_t *kv = (cis2_kv_t *)a->elts;
     apr_uint64_t i;
 
     for (i = 0; i < n && !d->r.bad; i++) {
-        cis2_kv_t *kv = apr_array_push(a);
-
-        kv->name = r3_str_read(d);
-        kv->value = r3_str_read(d);
+        kv[i].name = r3_str_read(d);
+        kv[i].value = r3_str_read(d);
     }
+    a->nelts = (int)i;
     return a;
 }
 
-static void r3_body(r3 *d, cis2_session_t *s)
+/* the body up to and including the environment: what every request uses */
+static void r3_head(r3 *d, cis2_session_t *s)
 {
-    apr_uint64_t n, i, j, na;
+    apr_uint64_t n;
 
     s->client_id = r3_str_read(d);
     s->sub = r3_str_read(d);
@@ -1038,6 +1067,13 @@ static void r3_body(r3 *d, cis2_session_t *s)
         }
         s->env = r3_kvs(d, n - 1);
     }
+}
+
+/* the rest: the authorization view (roles, selected role, claims) */
+static void r3_rest(r3 *d, cis2_session_t *s)
+{
+    apr_uint64_t n, i, j, na;
+
     n = r3_count(d, MAX_ROLES, 4);
     s->roles = apr_array_make(d->r.p, n > 0 ? (int)n : 1,
                               sizeof(cis2_role_t));
@@ -1062,7 +1098,17 @@ static void r3_body(r3 *d, cis2_session_t *s)
     s->claims = r3_kvs(d, n);
 }
 
-static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r,
+/* What a lazily decoded record has left to read (cis2_session_finish):
+ * the reader where the environment ended, whose string table holds every
+ * string read so far, over the body that lives in the session's pool. */
+struct cis2_session_rest {
+    r3 d;
+    int done;
+    apr_status_t rv;
+    const cis2_err_t *err;
+};
+
+static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r, int lazy,
                               const cis2_err_t **perr, apr_pool_t *p)
 {
     cis2_session_t *s;
@@ -1111,13 +1157,48 @@ static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r,
     s = apr_pcalloc(p, sizeof(*s));
     s->selected_role = -1;
     if (!d.r.bad) {
-        r3_body(&d, s);
+        r3_head(&d, s);
+    }
+    if (lazy && d.nul && !d.r.bad) {
+        /* the body is ours (decompressed or copied into p): the rest is
+         * read from it when first asked for */
+        s->rest = apr_pcalloc(p, sizeof(*s->rest));
+        s->rest->d = d;
+        *ps = s;
+        return APR_SUCCESS;
+    }
+    if (!d.r.bad) {
+        r3_rest(&d, s);
     }
     if ((rv = r_finish(&d.r, perr, p)) != APR_SUCCESS) {
         return rv;
     }
     *ps = s;
     return APR_SUCCESS;
+}
+
+apr_status_t cis2_session_finish(cis2_session_t *s, const cis2_err_t **perr)
+{
+    struct cis2_session_rest *rest = s->rest;
+
+    if (rest == NULL) {
+        return APR_SUCCESS;
+    }
+    if (!rest->done) {
+        rest->done = 1;
+        r3_rest(&rest->d, s);
+        rest->rv = r_finish(&rest->d.r, &rest->err, rest->d.r.p);
+        if (rest->rv != APR_SUCCESS) {
+            /* no half-read view: the rules see no roles and no claims */
+            s->roles = NULL;
+            s->claims = NULL;
+            s->selected_role = -1;
+        }
+    }
+    if (rest->rv != APR_SUCCESS && perr != NULL) {
+        *perr = rest->err;
+    }
+    return rest->rv;
 }
 
 /* ---- session, versions 1 and 2 (read only) ------------------------------- */
@@ -1168,9 +1249,9 @@ static void read_authz(rbuf *r, cis2_session_t *s)
     }
 }
 
-apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
-                                 apr_size_t len, const cis2_err_t **perr,
-                                 apr_pool_t *p)
+static apr_status_t session_decode(cis2_session_t **ps, const char *buf,
+                                   apr_size_t len, int lazy,
+                                   const cis2_err_t **perr, apr_pool_t *p)
 {
     cis2_session_t *s;
     rbuf r;
@@ -1180,7 +1261,7 @@ apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
         return rv;
     }
     if (r.version >= 3) {
-        return decode_v3(ps, &r, perr, p);
+        return decode_v3(ps, &r, lazy, perr, p);
     }
     s = apr_pcalloc(p, sizeof(*s));
     s->client_id = r_str(&r);
@@ -1229,6 +1310,20 @@ apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
     }
     *ps = s;
     return APR_SUCCESS;
+}
+
+apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
+                                 apr_size_t len, const cis2_err_t **perr,
+                                 apr_pool_t *p)
+{
+    return session_decode(ps, buf, len, 0, perr, p);
+}
+
+apr_status_t cis2_session_decode_lazy(cis2_session_t **ps, const char *buf,
+                                      apr_size_t len, const cis2_err_t **perr,
+                                      apr_pool_t *p)
+{
+    return session_decode(ps, buf, len, 1, perr, p);
 }
 
 /* ---- pending login ------------------------------------------------------- */

@@ -35,6 +35,10 @@ typedef struct cis2_session_t {
      * when asked for, at logout) */
     const unsigned char *id_token_part[3];
     apr_size_t id_token_part_len[3];
+    /* set by cis2_session_decode_lazy: the authorization view (roles,
+     * selected_role, claims) is not read yet; cis2_session_finish reads
+     * it. NULL when the session is complete. */
+    struct cis2_session_rest *rest;
 } cis2_session_t;
 
 /** The session's ID token text (id_token_hint), or NULL when it has none;
@@ -49,6 +53,24 @@ apr_status_t cis2_session_encode(const char **pbuf, apr_size_t *plen,
 apr_status_t cis2_session_decode(cis2_session_t **ps, const char *buf,
                                  apr_size_t len, const cis2_err_t **perr,
                                  apr_pool_t *p);
+
+/** The same, for the request path: everything up to the environment is
+ *  decoded now (identity, times, assurance, ID token, env), the
+ *  authorization view only when cis2_session_finish asks for it (a
+ *  Require cis2-* rule): most requests never read it, and it is about
+ *  half of a record's strings. The trailing-bytes check runs with it, so
+ *  a record corrupt only there is found then. Records older than
+ *  version 4 are decoded whole. */
+apr_status_t cis2_session_decode_lazy(cis2_session_t **ps, const char *buf,
+                                      apr_size_t len, const cis2_err_t **perr,
+                                      apr_pool_t *p);
+
+/** Complete a lazily decoded session: s->roles, s->selected_role and
+ *  s->claims are valid after APR_SUCCESS. A no-op for a complete session.
+ *  On error (a corrupt record) the view is left empty (no roles, no
+ *  claims) and every later call gives the same error. Not thread-safe on
+ *  one session: a session belongs to one request. */
+apr_status_t cis2_session_finish(cis2_session_t *s, const cis2_err_t **perr);
 
 typedef struct cis2_pending_t {
     const char *client_id;

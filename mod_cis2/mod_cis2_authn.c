@@ -191,7 +191,10 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
         }
         return NULL;
     }
-    if (cis2_session_decode(&s, val, len, &err, r->pool) != APR_SUCCESS) {
+    /* lazily: the authorization view is read only if a Require cis2-*
+     * rule asks for it (mod_cis2_authz.c) */
+    if (cis2_session_decode_lazy(&s, val, len, &err, r->pool)
+            != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00203)
                       "unreadable session record dropped: %s", err->detail);
         cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);

@@ -45,16 +45,16 @@ typedef struct cis2_rule {
 
 /* ---- the session of this request (set by check_authn) -------------------- */
 
-void cis2_authz_set_session(request_rec *r, const cis2_session_t *s)
+void cis2_authz_set_session(request_rec *r, cis2_session_t *s)
 {
-    ap_set_module_config(r->request_config, &cis2_module, (void *)s);
+    ap_set_module_config(r->request_config, &cis2_module, s);
 }
 
-static const cis2_session_t *request_session(request_rec *r)
+static cis2_session_t *request_session(request_rec *r)
 {
     for (; r != NULL; r = r->main) {
-        const cis2_session_t *s = ap_get_module_config(r->request_config,
-                                                       &cis2_module);
+        cis2_session_t *s = ap_get_module_config(r->request_config,
+                                                 &cis2_module);
 
         if (s != NULL) {
             return s;
@@ -170,13 +170,22 @@ static int role_matches(const cis2_rule *rule, const cis2_role_t *role)
 }
 
 static int evaluate(request_rec *r, const cis2_rule *rule,
-                    const cis2_session_t *s)
+                    cis2_session_t *s)
 {
+    const cis2_err_t *err = NULL;
     int i;
 
-    switch (rule->kind) {
-    case RULE_AAL:
+    if (rule->kind == RULE_AAL) {
         return s->aal >= rule->aal;
+    }
+    /* the roles and claims of a lazily decoded session are read now */
+    if (cis2_session_finish(s, &err) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00507)
+                      "%s: the session's roles and claims are unreadable "
+                      "(%s): denied", rule->text, err->detail);
+        return 0;
+    }
+    switch (rule->kind) {
     case RULE_CLAIM:
         for (i = 0; s->claims && i < s->claims->nelts; i++) {
             const cis2_kv_t *kv = &APR_ARRAY_IDX(s->claims, i, cis2_kv_t);
@@ -218,7 +227,7 @@ static authz_status check(request_rec *r, const char *line,
                           const void *parsed)
 {
     const cis2_rule *rule = parsed;
-    const cis2_session_t *s;
+    cis2_session_t *s;
     const char *prev;
 
     if (r->user == NULL) {

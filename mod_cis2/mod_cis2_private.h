@@ -57,7 +57,7 @@ void cis2_profile_after_login(request_rec *r, struct cis2_srv_conf *sc,
 struct cis2_session_t;
 void cis2_authz_register(apr_pool_t *p);
 /** Leave the request's session for the authz providers (check_authn). */
-void cis2_authz_set_session(request_rec *r, const struct cis2_session_t *s);
+void cis2_authz_set_session(request_rec *r, struct cis2_session_t *s);
 /** note_auth_failure for a signed-in user: the 403 page naming the rule. */
 void cis2_authz_denied(request_rec *r);
 /* ---- mod_cis2_status.c: shared counters and the status page ---- */

@@ -331,6 +331,156 @@ START_TEST(session_authz_round_trip)
 }
 END_TEST
 
+/* ---- the request path's lazy decode -------------------------------------- */
+
+static cis2_session_t *authz_session(void)
+{
+    cis2_session_t *in = full_session();
+
+    in->roles = apr_array_make(g_pool, 2, sizeof(cis2_role_t));
+    role_add(in->roles, "555254240100", "S8000:G8000:R8001", "RBA", "B0401");
+    role_add(in->roles, "555254240101", "S8000:G8000:R8003", "RBB", NULL);
+    in->selected_role = 1;
+    in->claims = apr_array_make(g_pool, 2, sizeof(cis2_kv_t));
+    kv_add(in->claims, "gmc_id", "7012345");
+    kv_add(in->claims, "uid", "555012345678");
+    return in;
+}
+
+static void assert_view_eq(const cis2_session_t *a, const cis2_session_t *b)
+{
+    int i, j;
+
+    ck_assert_int_eq(a->selected_role, b->selected_role);
+    ck_assert_int_eq(a->roles->nelts, b->roles->nelts);
+    for (i = 0; i < a->roles->nelts; i++) {
+        const cis2_role_t *x = &APR_ARRAY_IDX(a->roles, i, cis2_role_t);
+        const cis2_role_t *y = &APR_ARRAY_IDX(b->roles, i, cis2_role_t);
+
+        assert_str_or_null(x->id, y->id);
+        assert_str_or_null(x->code, y->code);
+        assert_str_or_null(x->org, y->org);
+        ck_assert_int_eq(x->activities->nelts, y->activities->nelts);
+        for (j = 0; j < x->activities->nelts; j++) {
+            ck_assert_str_eq(APR_ARRAY_IDX(x->activities, j, const char *),
+                             APR_ARRAY_IDX(y->activities, j, const char *));
+        }
+    }
+    ck_assert_int_eq(a->claims->nelts, b->claims->nelts);
+    for (i = 0; i < a->claims->nelts; i++) {
+        ck_assert_str_eq(APR_ARRAY_IDX(a->claims, i, cis2_kv_t).name,
+                         APR_ARRAY_IDX(b->claims, i, cis2_kv_t).name);
+        ck_assert_str_eq(APR_ARRAY_IDX(a->claims, i, cis2_kv_t).value,
+                         APR_ARRAY_IDX(b->claims, i, cis2_kv_t).value);
+    }
+}
+
+START_TEST(lazy_decode_equals_whole)
+{
+    cis2_session_t *in = authz_session(), *eager = NULL, *lazy = NULL;
+    cis2_session_t *again = NULL;
+    const char *buf, *b2;
+    apr_size_t len, l2;
+    const cis2_err_t *err = NULL;
+    int big;
+
+    /* small (stored plain) and large (LZ4) records */
+    for (big = 0; big < 2; big++) {
+        if (big) {
+            kv_add(in->env, "CIS2_CLAIMS_JSON",
+                   apr_psprintf(g_pool, "{\"x\":\"%0900d\"}", 7));
+        }
+        ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                         APR_SUCCESS);
+        ck_assert_int_eq(cis2_session_decode(&eager, buf, len, &err, g_pool),
+                         APR_SUCCESS);
+        ck_assert_int_eq(cis2_session_decode_lazy(&lazy, buf, len, &err,
+                                                  g_pool), APR_SUCCESS);
+        /* identity, times and env now; the view not yet */
+        assert_session_eq(in, lazy);
+        ck_assert_ptr_nonnull(lazy->rest);
+        ck_assert_ptr_null(lazy->roles);
+        ck_assert_ptr_null(lazy->claims);
+        /* encoding completes it first: the same record */
+        ck_assert_int_eq(cis2_session_encode(&b2, &l2, lazy, &err, g_pool),
+                         APR_SUCCESS);
+        ck_assert_uint_eq(l2, len);
+        ck_assert_mem_eq(b2, buf, len);
+        assert_view_eq(eager, lazy);
+        /* finishing again is a no-op */
+        ck_assert_int_eq(cis2_session_finish(lazy, &err), APR_SUCCESS);
+        assert_view_eq(eager, lazy);
+        ck_assert_int_eq(cis2_session_decode_lazy(&again, buf, len, &err,
+                                                  g_pool), APR_SUCCESS);
+        ck_assert_int_eq(cis2_session_finish(again, &err), APR_SUCCESS);
+        assert_view_eq(eager, again);
+    }
+    /* a session made at login (not decoded) is complete */
+    ck_assert_ptr_null(in->rest);
+    ck_assert_int_eq(cis2_session_finish(in, &err), APR_SUCCESS);
+}
+END_TEST
+
+START_TEST(lazy_decode_corrupt_rest)
+{
+    cis2_session_t *in = authz_session(), *s = NULL;
+    const char *buf;
+    apr_size_t len, n;
+    const cis2_err_t *err = NULL;
+    char *longer;
+
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    /* a selected role outside the roles: the head reads, finishing
+     * refuses the record, and keeps refusing it */
+    in->selected_role = 2;
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    in->selected_role = 1;
+    ck_assert_int_eq(cis2_session_decode_lazy(&s, buf, len, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_str_eq(s->sub, in->sub);
+    err = NULL;
+    ck_assert_int_ne(cis2_session_finish(s, &err), APR_SUCCESS);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    ck_assert_ptr_null(s->roles);
+    ck_assert_ptr_null(s->claims);
+    ck_assert_int_eq(s->selected_role, -1);
+    err = NULL;
+    ck_assert_int_ne(cis2_session_finish(s, &err), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_INVALID);
+    /* nor can such a session be written back */
+    ck_assert_int_ne(cis2_session_encode(&buf, &len, s, &err, g_pool),
+                     APR_SUCCESS);
+
+    /* a trailing byte: refused by one step or the other (an LZ4 block
+     * sees it at once, a plain body when finishing) */
+    ck_assert_int_eq(cis2_session_encode(&buf, &len, in, &err, g_pool),
+                     APR_SUCCESS);
+    longer = apr_palloc(g_pool, len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    if (cis2_session_decode_lazy(&s, longer, len + 1, &err, g_pool)
+            == APR_SUCCESS) {
+        ck_assert_int_ne(cis2_session_finish(s, &err), APR_SUCCESS);
+    }
+
+    /* every truncation fails in one of the two steps, never in neither */
+    for (n = 0; n < len; n++) {
+        char *cut = apr_pmemdup(g_pool, buf, n > 0 ? n : 1);
+
+        s = NULL;
+        if (cis2_session_decode_lazy(&s, cut, n, &err, g_pool)
+                == APR_SUCCESS) {
+            ck_assert_msg(cis2_session_finish(s, &err) != APR_SUCCESS,
+                          "truncated to %d accepted", (int)n);
+        }
+    }
+
+}
+END_TEST
+
 /* ---- older versions ------------------------------------------------------ */
 
 /* version 1/2 writer (big-endian, cis2_session.c's comment), to make the
@@ -961,6 +1111,18 @@ START_TEST(random_mutations)
         for (k = 0; k < 1 + (int)(rnd() % 4); k++) {
             c[rnd() % len] = (char)rnd();
         }
+        {
+            /* the lazy decode accepts exactly what the whole one does */
+            cis2_session_t *l = NULL;
+            int whole = cis2_session_decode(&s, c, len, NULL, g_pool)
+                        == APR_SUCCESS;
+
+            ck_assert_int_eq(whole,
+                             cis2_session_decode_lazy(&l, c, len, NULL, g_pool)
+                             == APR_SUCCESS
+                             && cis2_session_finish(l, NULL) == APR_SUCCESS);
+            s = NULL;
+        }
         if (decode_exact(0, c, len, NULL, (void **)&s) == APR_SUCCESS) {
             /* whatever decoded is self-consistent: it encodes again */
             const char *b2;
@@ -986,6 +1148,8 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, session_too_large);
     tcase_add_test(tc, pending_round_trip);
     tcase_add_test(tc, session_authz_round_trip);
+    tcase_add_test(tc, lazy_decode_equals_whole);
+    tcase_add_test(tc, lazy_decode_corrupt_rest);
     tcase_add_test(tc, version1_and_2_records_still_decode);
     tcase_add_test(tc, real_version2_record);
     tcase_add_test(tc, id_token_forms);
