@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 
 #include "testmain.h"
+#include "sessview.h"
 #include "cis2_session.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -347,34 +348,6 @@ static cis2_session_t *authz_session(void)
     return in;
 }
 
-static void assert_view_eq(const cis2_session_t *a, const cis2_session_t *b)
-{
-    int i, j;
-
-    ck_assert_int_eq(a->selected_role, b->selected_role);
-    ck_assert_int_eq(a->roles->nelts, b->roles->nelts);
-    for (i = 0; i < a->roles->nelts; i++) {
-        const cis2_role_t *x = &APR_ARRAY_IDX(a->roles, i, cis2_role_t);
-        const cis2_role_t *y = &APR_ARRAY_IDX(b->roles, i, cis2_role_t);
-
-        assert_str_or_null(x->id, y->id);
-        assert_str_or_null(x->code, y->code);
-        assert_str_or_null(x->org, y->org);
-        ck_assert_int_eq(x->activities->nelts, y->activities->nelts);
-        for (j = 0; j < x->activities->nelts; j++) {
-            ck_assert_str_eq(APR_ARRAY_IDX(x->activities, j, const char *),
-                             APR_ARRAY_IDX(y->activities, j, const char *));
-        }
-    }
-    ck_assert_int_eq(a->claims->nelts, b->claims->nelts);
-    for (i = 0; i < a->claims->nelts; i++) {
-        ck_assert_str_eq(APR_ARRAY_IDX(a->claims, i, cis2_kv_t).name,
-                         APR_ARRAY_IDX(b->claims, i, cis2_kv_t).name);
-        ck_assert_str_eq(APR_ARRAY_IDX(a->claims, i, cis2_kv_t).value,
-                         APR_ARRAY_IDX(b->claims, i, cis2_kv_t).value);
-    }
-}
-
 START_TEST(lazy_decode_equals_whole)
 {
     cis2_session_t *in = authz_session(), *eager = NULL, *lazy = NULL;
@@ -406,14 +379,14 @@ START_TEST(lazy_decode_equals_whole)
                          APR_SUCCESS);
         ck_assert_uint_eq(l2, len);
         ck_assert_mem_eq(b2, buf, len);
-        assert_view_eq(eager, lazy);
+        cis2_test_assert_view_eq(eager, lazy);
         /* finishing again is a no-op */
         ck_assert_int_eq(cis2_session_finish(lazy, &err), APR_SUCCESS);
-        assert_view_eq(eager, lazy);
+        cis2_test_assert_view_eq(eager, lazy);
         ck_assert_int_eq(cis2_session_decode_lazy(&again, buf, len, &err,
                                                   g_pool), APR_SUCCESS);
         ck_assert_int_eq(cis2_session_finish(again, &err), APR_SUCCESS);
-        assert_view_eq(eager, again);
+        cis2_test_assert_view_eq(eager, again);
     }
     /* a session made at login (not decoded) is complete */
     ck_assert_ptr_null(in->rest);
