@@ -113,6 +113,7 @@ static void cis2_hook_child_init(apr_pool_t *pchild, server_rec *s)
 
     if (any_configured(s)) {
         cis2_glue_store_child_init(pchild, s);
+        cis2_authn_child_init(pchild, s);
         if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
             || threads < 1) {
             threads = 1;

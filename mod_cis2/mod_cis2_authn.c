@@ -18,10 +18,31 @@
 #include "cis2_util.h"
 #include "cis2_cookie.h"
 #include "cis2_session.h"
+#include "cis2_sesscache.h"
 #include "cis2_store.h"
+#include "mod_cis2_private.h"
 
 /* a state: 32 random bytes in base64url */
 #define STATE_LEN 43
+
+/* Decoded sessions remembered per child process (cis2_sesscache): a
+ * returning browser's record is not decompressed and decoded again. Each
+ * slot holds one decoded session (~5-10 KB for a few roles). */
+#define MEMO_SLOTS 256
+
+static cis2_sesscache_t *memo;     /* this child's; NULL: decode each time */
+
+void cis2_authn_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv = cis2_sesscache_create(&memo, MEMO_SLOTS, pchild);
+
+    if (rv != APR_SUCCESS) {
+        memo = NULL;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, CIS2_LOGNO(00207)
+                     "cannot keep decoded sessions in this process; each "
+                     "request decodes its session");
+    }
+}
 
 /* ---- forged identity headers ------------------------------------------- */
 
@@ -106,7 +127,9 @@ static void export_session(request_rec *r, const cis2_session_t *s,
     int hdr_new = hdr && !holds_ours(r->headers_in);
     int i;
 
-    r->user = (char *)s->remote_user;
+    /* s may be shared (the memo): r->user is the request's own copy, as
+     * other modules may read it until the very end of the request */
+    r->user = apr_pstrdup(r->pool, s->remote_user);
     r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
     for (i = 0; i < s->env->nelts; i++) {
         if (env_new) {
@@ -148,7 +171,10 @@ static const char STORE_DOWN[] = "";
  * only when it is a tenth of the shortest timeout of the server old: a busy
  * user costs one small store write every ~90 s (15 min default), not one
  * per request, and a session may end up to that tenth early, never late.
- * The absolute limit is counted from the login time kept in the record. */
+ * The absolute limit is counted from the login time kept in the record.
+ *
+ * The session returned may be shared with other requests (the memo of
+ * decoded sessions, cis2_sesscache): read it, never change it. */
 static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
                                     const char **psid)
 {
@@ -191,10 +217,14 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
         }
         return NULL;
     }
-    /* lazily: the authorization view is read only if a Require cis2-*
-     * rule asks for it (mod_cis2_authz.c) */
-    if (cis2_session_decode_lazy(&s, val, len, &err, r->pool)
-            != APR_SUCCESS) {
+    /* from the child's memo when this browser's record was decoded a
+     * moment ago; else lazily: the authorization view is read only if a
+     * Require cis2-* rule asks for it (mod_cis2_authz.c) */
+    if ((memo != NULL
+         ? cis2_sesscache_decode(memo, &s, NULL, sid, val, len, &err,
+                                 r->pool)
+         : cis2_session_decode_lazy(&s, val, len, &err, r->pool))
+        != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00203)
                       "unreadable session record dropped: %s", err->detail);
         cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);

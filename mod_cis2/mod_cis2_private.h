@@ -31,6 +31,8 @@ struct cis2_session_t;
 /* ---- mod_cis2_authn.c ---- */
 int cis2_hook_post_read_request(request_rec *r);
 int cis2_hook_check_authn(request_rec *r);
+/** child_init: the per-process memo of decoded sessions. */
+void cis2_authn_child_init(apr_pool_t *pchild, server_rec *s);
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type);
 struct cis2_srv_conf;
 struct cis2_login_opts_t;

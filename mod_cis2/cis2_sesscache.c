@@ -1,0 +1,219 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE and NOTICE).
+ *
+ * cis2_sesscache — see cis2_sesscache.h.
+ *
+ *   slots[hash(sid) % n] -> entry { sid, record bytes, pool, session,
+ *                                   refs }
+ *   seen[hash(sid) % n]  =  hash of the last id that missed in the slot
+ *
+ * An entry is pinned (refs) by every request using its session; replacing
+ * it only unhooks it and the last user's cleanup frees its pool. The lock
+ * covers the slot table, seen[] and the refs; decoding runs outside it,
+ * into a pool of its own (unmanaged: no parent to lock).
+ */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+
+#include "cis2_sesscache.h"
+
+typedef struct entry {
+    const char *sid;
+    const char *rec;
+    apr_size_t len;
+    apr_pool_t *pool;          /* holds the entry itself and its session */
+    cis2_session_t *s;         /* complete (decoded whole): shared */
+    apr_uint32_t refs;         /* requests using s (+1 while in a slot) */
+} entry;
+
+struct cis2_sesscache_t {
+    apr_thread_mutex_t *mutex;
+    entry **slots;
+    apr_uint64_t *seen;        /* 0 = nothing missed here yet */
+    int n;
+    apr_uint64_t hits, misses, replaced;
+};
+
+typedef struct pin {
+    cis2_sesscache_t *c;
+    entry *e;
+} pin;
+
+/* FNV-1a: the id is random (256 bits, from the cookie); any mix will do.
+ * Never 0 (seen[]'s "nothing"). */
+static apr_uint64_t sid_hash(const char *sid)
+{
+    apr_uint64_t h = 14695981039346656037u;
+
+    for (; *sid; sid++) {
+        h = (h ^ (unsigned char)*sid) * 1099511628211u;
+    }
+    return h | 1;
+}
+
+/* under the lock: drop one reference; the last one frees the entry */
+static void unref_locked(entry *e)
+{
+    if (--e->refs == 0) {
+        apr_pool_destroy(e->pool);
+    }
+}
+
+static apr_status_t release(void *data)
+{
+    pin *pn = data;
+
+    apr_thread_mutex_lock(pn->c->mutex);
+    unref_locked(pn->e);
+    apr_thread_mutex_unlock(pn->c->mutex);
+    return APR_SUCCESS;
+}
+
+/* under the lock: one more user, released with `hold` */
+static cis2_session_t *pin_locked(cis2_sesscache_t *c, entry *e,
+                                  apr_pool_t *hold)
+{
+    pin *pn = apr_palloc(hold, sizeof(*pn));
+
+    e->refs++;
+    pn->c = c;
+    pn->e = e;
+    apr_pool_cleanup_register(hold, pn, release, apr_pool_cleanup_null);
+    return e->s;
+}
+
+static apr_status_t destroy(void *data)
+{
+    cis2_sesscache_t *c = data;
+    int i;
+
+    /* the child is exiting: its requests are done */
+    for (i = 0; i < c->n; i++) {
+        if (c->slots[i] != NULL) {
+            unref_locked(c->slots[i]);
+            c->slots[i] = NULL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t cis2_sesscache_create(cis2_sesscache_t **pc, int slots,
+                                   apr_pool_t *p)
+{
+    cis2_sesscache_t *c = apr_pcalloc(p, sizeof(*c));
+    apr_status_t rv;
+
+    if (slots < 1) {
+        return APR_EINVAL;
+    }
+    rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    c->n = slots;
+    c->slots = apr_pcalloc(p, sizeof(entry *) * (apr_size_t)slots);
+    c->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * (apr_size_t)slots);
+    /* registered after the mutex, so it runs before the mutex is gone */
+    apr_pool_cleanup_register(p, c, destroy, apr_pool_cleanup_null);
+    *pc = c;
+    return APR_SUCCESS;
+}
+
+/* the caller's own session: decoded lazily into hold */
+static apr_status_t own(cis2_session_t **ps, int *pshared, const char *buf,
+                        apr_size_t len, const cis2_err_t **perr,
+                        apr_pool_t *hold)
+{
+    if (pshared != NULL) {
+        *pshared = 0;
+    }
+    return cis2_session_decode_lazy(ps, buf, len, perr, hold);
+}
+
+apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
+                                   int *pshared, const char *sid,
+                                   const char *buf, apr_size_t len,
+                                   const cis2_err_t **perr, apr_pool_t *hold)
+{
+    entry *e, *old;
+    apr_pool_t *ep;
+    cis2_session_t *s;
+    apr_status_t rv;
+    apr_uint64_t h;
+    int i;
+
+    if (len > CIS2_SESSCACHE_MAX_RECORD) {
+        return own(ps, pshared, buf, len, perr, hold);
+    }
+    h = sid_hash(sid);
+    i = (int)(h % (apr_uint64_t)c->n);
+    apr_thread_mutex_lock(c->mutex);
+    e = c->slots[i];
+    if (e != NULL && e->len == len && strcmp(e->sid, sid) == 0
+        && memcmp(e->rec, buf, len) == 0) {
+        c->hits++;
+        *ps = pin_locked(c, e, hold);
+        if (pshared != NULL) {
+            *pshared = 1;
+        }
+        apr_thread_mutex_unlock(c->mutex);
+        return APR_SUCCESS;
+    }
+    c->misses++;
+    if (c->seen[i] != h) {
+        /* first sighting in a row: remember the id only */
+        c->seen[i] = h;
+        apr_thread_mutex_unlock(c->mutex);
+        return own(ps, pshared, buf, len, perr, hold);
+    }
+    c->seen[i] = 0;
+    apr_thread_mutex_unlock(c->mutex);
+
+    /* second sighting: decode whole into an entry of its own */
+    if (apr_pool_create_unmanaged_ex(&ep, NULL, NULL) != APR_SUCCESS) {
+        return own(ps, pshared, buf, len, perr, hold);
+    }
+    if ((rv = cis2_session_decode(&s, buf, len, perr, ep)) != APR_SUCCESS) {
+        apr_pool_destroy(ep);
+        /* the error again, made in hold where the caller can read it */
+        return own(ps, pshared, buf, len, perr, hold);
+    }
+    e = apr_palloc(ep, sizeof(*e));
+    e->sid = apr_pstrdup(ep, sid);
+    e->rec = apr_pmemdup(ep, buf, len);
+    e->len = len;
+    e->pool = ep;
+    e->s = s;
+    e->refs = 1;                          /* the slot's */
+
+    apr_thread_mutex_lock(c->mutex);
+    old = c->slots[i];
+    c->slots[i] = e;
+    if (old != NULL) {
+        c->replaced++;
+        unref_locked(old);
+    }
+    *ps = pin_locked(c, e, hold);
+    if (pshared != NULL) {
+        *pshared = 1;
+    }
+    apr_thread_mutex_unlock(c->mutex);
+    return APR_SUCCESS;
+}
+
+void cis2_sesscache_stats(cis2_sesscache_t *c, cis2_sesscache_stats_t *st)
+{
+    int i;
+
+    apr_thread_mutex_lock(c->mutex);
+    st->hits = c->hits;
+    st->misses = c->misses;
+    st->replaced = c->replaced;
+    st->slots = c->n;
+    st->used = 0;
+    for (i = 0; i < c->n; i++) {
+        st->used += c->slots[i] != NULL;
+    }
+    apr_thread_mutex_unlock(c->mutex);
+}
