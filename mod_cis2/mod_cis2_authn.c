@@ -27,7 +27,9 @@
 
 /* Decoded sessions remembered per child process (cis2_sesscache): a
  * returning browser's record is not decompressed and decoded again. Each
- * slot holds one decoded session (~5-10 KB for a few roles). */
+ * slot holds one decoded session (12-17 KB for a few roles, at most ~75 KB:
+ * see CIS2_SESSCACHE_MAX_RECORD), so 256 full slots cost a child ~4 MB,
+ * 19 MB at worst. */
 #define MEMO_SLOTS 256
 
 static cis2_sesscache_t *memo;     /* this child's; NULL: decode each time */
