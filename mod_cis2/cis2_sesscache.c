@@ -4,12 +4,21 @@
  *
  *   slots[hash(sid) % n] -> entry { sid, record bytes, pool, session,
  *                                   refs }
- *   seen[hash(sid) % n]  =  hash of the last id that missed in the slot
+ *   held[i]  =  hash of the id of slots[i]'s entry (0: none)
+ *   seen[i]  =  hash of the last id that missed in slot i (0: none)
  *
  * An entry is pinned (refs) by every request using its session; replacing
  * it only unhooks it and the last user's cleanup frees its pool. The lock
- * covers the slot table, seen[] and the refs; decoding runs outside it,
+ * covers slots[], the refs and held[]'s writes; decoding runs outside it,
  * into a pool of its own (unmanaged: no parent to lock).
+ *
+ * A miss takes no lock: held[] and seen[] are words read and written
+ * atomically (relaxed), so a request whose id is not the slot's (a busy
+ * site's rotating users) pays a hash and two loads, and every thread of
+ * the child is not serialised on one mutex. held[] only says whether
+ * taking the lock may find a hit (the lock then checks the id and the
+ * bytes); seen[] only decides when to keep a session, and a race on it
+ * costs at most one decode too many or one too few.
  */
 #include <string.h>
 
@@ -30,9 +39,10 @@ typedef struct entry {
 struct cis2_sesscache_t {
     apr_thread_mutex_t *mutex;
     entry **slots;
+    apr_uint64_t *held;        /* 0 = empty slot */
     apr_uint64_t *seen;        /* 0 = nothing missed here yet */
     int n;
-    apr_uint64_t hits, misses, replaced;
+    apr_uint64_t hits, misses, replaced;   /* atomic (relaxed) */
 };
 
 typedef struct pin {
@@ -40,8 +50,9 @@ typedef struct pin {
     entry *e;
 } pin;
 
-/* FNV-1a: the id is random (256 bits, from the cookie); any mix will do.
- * Never 0 (seen[]'s "nothing"). */
+/* FNV-1a: the id is random (256 bits, from the cookie); any mix will do,
+ * and one chosen by a client only moves its own sessions (the store found
+ * them before the memo is asked). Never 0 (held[] and seen[]'s "none"). */
 static apr_uint64_t sid_hash(const char *sid)
 {
     apr_uint64_t h = 14695981039346656037u;
@@ -51,6 +62,10 @@ static apr_uint64_t sid_hash(const char *sid)
     }
     return h | 1;
 }
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define COUNT(x) ((void)__atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED))
 
 /* under the lock: drop one reference; the last one frees the entry */
 static void unref_locked(entry *e)
@@ -113,6 +128,7 @@ apr_status_t cis2_sesscache_create(cis2_sesscache_t **pc, int slots,
     }
     c->n = slots;
     c->slots = apr_pcalloc(p, sizeof(entry *) * (apr_size_t)slots);
+    c->held = apr_pcalloc(p, sizeof(apr_uint64_t) * (apr_size_t)slots);
     c->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * (apr_size_t)slots);
     /* registered after the mutex, so it runs before the mutex is gone */
     apr_pool_cleanup_register(p, c, destroy, apr_pool_cleanup_null);
@@ -148,27 +164,28 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
     }
     h = sid_hash(sid);
     i = (int)(h % (apr_uint64_t)c->n);
-    apr_thread_mutex_lock(c->mutex);
-    e = c->slots[i];
-    if (e != NULL && e->len == len && strcmp(e->sid, sid) == 0
-        && memcmp(e->rec, buf, len) == 0) {
-        c->hits++;
-        *ps = pin_locked(c, e, hold);
-        if (pshared != NULL) {
-            *pshared = 1;
+    if (LOAD(c->held[i]) == h) {
+        apr_thread_mutex_lock(c->mutex);
+        e = c->slots[i];
+        if (e != NULL && e->len == len && strcmp(e->sid, sid) == 0
+            && memcmp(e->rec, buf, len) == 0) {
+            *ps = pin_locked(c, e, hold);
+            apr_thread_mutex_unlock(c->mutex);
+            COUNT(c->hits);
+            if (pshared != NULL) {
+                *pshared = 1;
+            }
+            return APR_SUCCESS;
         }
         apr_thread_mutex_unlock(c->mutex);
-        return APR_SUCCESS;
     }
-    c->misses++;
-    if (c->seen[i] != h) {
+    COUNT(c->misses);
+    if (LOAD(c->seen[i]) != h) {
         /* first sighting in a row: remember the id only */
-        c->seen[i] = h;
-        apr_thread_mutex_unlock(c->mutex);
+        STORE(c->seen[i], h);
         return own(ps, pshared, buf, len, perr, hold);
     }
-    c->seen[i] = 0;
-    apr_thread_mutex_unlock(c->mutex);
+    STORE(c->seen[i], 0);
 
     /* second sighting: decode whole into an entry of its own */
     if (apr_pool_create_unmanaged_ex(&ep, NULL, NULL) != APR_SUCCESS) {
@@ -190,15 +207,16 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
     apr_thread_mutex_lock(c->mutex);
     old = c->slots[i];
     c->slots[i] = e;
+    STORE(c->held[i], h);
     if (old != NULL) {
         c->replaced++;
         unref_locked(old);
     }
     *ps = pin_locked(c, e, hold);
+    apr_thread_mutex_unlock(c->mutex);
     if (pshared != NULL) {
         *pshared = 1;
     }
-    apr_thread_mutex_unlock(c->mutex);
     return APR_SUCCESS;
 }
 
@@ -207,8 +225,8 @@ void cis2_sesscache_stats(cis2_sesscache_t *c, cis2_sesscache_stats_t *st)
     int i;
 
     apr_thread_mutex_lock(c->mutex);
-    st->hits = c->hits;
-    st->misses = c->misses;
+    st->hits = LOAD(c->hits);
+    st->misses = LOAD(c->misses);
     st->replaced = c->replaced;
     st->slots = c->n;
     st->used = 0;
