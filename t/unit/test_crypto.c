@@ -200,6 +200,41 @@ START_TEST(keyed_names)
 }
 END_TEST
 
+START_TEST(names_are_hmac_sha256_of_domain_and_data)
+{
+    /* the names Redis holds must not change with the implementation: one
+     * pinned answer (Python's hmac/hashlib), and OpenSSL's one-shot HMAC
+     * for every length across the block boundaries of SHA-256 */
+    unsigned char prk[32], nkey[32], mac[32], buf[300], info[64];
+    unsigned int mlen = 0;
+    const char *salt = "mod_cis2 key ring v1", *label = "mod_cis2 entry names";
+    const char *sid = "Vx3kq0N0yq1wW4Yb8HqQ2d3sdf8s7d6f5g4h3j2k1l0";
+    cis2_crypto_t *c = ring(PW1, PW2);
+    apr_size_t len;
+
+    ck_assert_str_eq(cis2_crypto_name(c, 0, "s", sid, strlen(sid), g_pool),
+                     "H7Br5e_BTAw--Vp-lt5HfQSml08i2lWQkkHyE27eqKc");
+    ck_assert_int_eq(PKCS5_PBKDF2_HMAC(PW1, strlen(PW1),
+                                       (const unsigned char *)salt,
+                                       strlen(salt), ITER, EVP_sha256(), 32,
+                                       prk), 1);
+    memcpy(info, label, strlen(label));
+    info[strlen(label)] = 1;
+    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), prk, 32, info,
+                               strlen(label) + 1, nkey, &mlen));
+    for (len = 0; len < 200; len++) {
+        memcpy(buf, "ix-sid", 7);          /* domain and its NUL */
+        memset(buf + 7, 'a' + (int)(len % 26), len);
+        ck_assert_ptr_nonnull(HMAC(EVP_sha256(), nkey, 32, buf, 7 + len, mac,
+                                   &mlen));
+        ck_assert_str_eq(cis2_crypto_name(c, 0, "ix-sid", buf + 7, len,
+                                          g_pool),
+                         cis2_b64url_encode(g_pool, mac, sizeof(mac)));
+    }
+    ck_assert_ptr_null(cis2_crypto_name(c, 2, "s", sid, strlen(sid), g_pool));
+}
+END_TEST
+
 START_TEST(glue_iteration_count_is_applied)
 {
     /* the real count: slow enough to matter to a guesser (measured, not
@@ -228,6 +263,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, tampering_is_refused);
     tcase_add_test(tc, rotation);
     tcase_add_test(tc, keyed_names);
+    tcase_add_test(tc, names_are_hmac_sha256_of_domain_and_data);
     tcase_add_test(tc, glue_iteration_count_is_applied);
     suite_add_tcase(s, tc);
     return s;
