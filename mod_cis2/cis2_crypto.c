@@ -4,7 +4,17 @@
  * (contract in cis2_crypto.h). All OpenSSL objects live only inside one
  * call; derived keys live in the caller's pool and are wiped by a pool
  * cleanup (OPENSSL_cleanse).
+ *
+ * Keyed names are computed on every Redis-store request (the near-cache is
+ * keyed by them), so they do not go through EVP: OpenSSL 3's EVP_MAC
+ * duplicates provider contexts (allocations) for each call and cost ~10k
+ * instructions per name. HMAC-SHA256 is instead run on SHA-256 states
+ * prepared once per key (after the K^ipad and K^opad blocks, RFC 2104):
+ * a name is two copies of those states and two SHA-256 blocks, no
+ * allocation (OpenSSL's own SHA256 block code; its low-level API is
+ * deprecated in 3.0 but is exactly the "midstate" interface this needs).
  */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <string.h>
 #include <apr_strings.h>
 #include <openssl/evp.h>
@@ -12,6 +22,7 @@
 #include <openssl/params.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "cis2_crypto.h"
 #include "cis2_util.h"
@@ -24,30 +35,22 @@ typedef struct crypto_key_t {
     unsigned char enc[32];     /* AES-256-GCM */
     unsigned char name[32];    /* HMAC-SHA256 for entry names */
     unsigned char kid[CIS2_CRYPTO_KID_LEN];
+    /* HMAC-SHA256 under `name`, its two padded key blocks absorbed; read
+     * only after create, copied per call, so threads may share them */
+    SHA256_CTX name_in, name_out;
 } crypto_key_t;
 
 struct cis2_crypto_t {
     int n;
     crypto_key_t *keys;
-    EVP_MAC *hmac;             /* fetched once: a fetch per call is slow */
-    EVP_CIPHER *gcm;           /* likewise */
-    EVP_MAC_CTX **names;       /* per key, keyed once; duplicated per call
-                                  (read-only here, so threads may share) */
+    EVP_CIPHER *gcm;           /* fetched once: a fetch per call is slow */
 };
 
 static apr_status_t wipe_keys(void *data)
 {
     cis2_crypto_t *c = data;
 
-    int i;
-
     OPENSSL_cleanse(c->keys, sizeof(*c->keys) * (apr_size_t)c->n);
-    for (i = 0; c->names != NULL && i < c->n; i++) {
-        EVP_MAC_CTX_free(c->names[i]);
-        c->names[i] = NULL;
-    }
-    EVP_MAC_free(c->hmac);
-    c->hmac = NULL;
     EVP_CIPHER_free(c->gcm);
     c->gcm = NULL;
     return APR_SUCCESS;
@@ -71,6 +74,29 @@ static int expand(unsigned char out[32], const unsigned char prk[32],
            && outlen == 32;
 }
 
+/* RFC 2104 with a 32-byte key (shorter than SHA-256's 64-byte block, so
+ * used as is, zero-padded): the states after K^ipad and after K^opad. */
+static int name_states(crypto_key_t *k)
+{
+    unsigned char pad[SHA256_CBLOCK];
+    int i, ok;
+
+    memset(pad, 0, sizeof(pad));
+    memcpy(pad, k->name, sizeof(k->name));
+    for (i = 0; i < SHA256_CBLOCK; i++) {
+        pad[i] ^= 0x36;
+    }
+    ok = SHA256_Init(&k->name_in) == 1
+         && SHA256_Update(&k->name_in, pad, sizeof(pad)) == 1;
+    for (i = 0; i < SHA256_CBLOCK; i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+    ok = ok && SHA256_Init(&k->name_out) == 1
+         && SHA256_Update(&k->name_out, pad, sizeof(pad)) == 1;
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return ok;
+}
+
 apr_status_t cis2_crypto_create(cis2_crypto_t **pc,
                                 const char *const *passphrases, int n,
                                 unsigned iterations,
@@ -90,11 +116,9 @@ apr_status_t cis2_crypto_create(cis2_crypto_t **pc,
     c->keys = apr_pcalloc(p, sizeof(*c->keys) * (apr_size_t)n);
     c->n = n;
     apr_pool_cleanup_register(p, c, wipe_keys, apr_pool_cleanup_null);
-    c->names = apr_pcalloc(p, sizeof(*c->names) * (apr_size_t)n);
-    c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     c->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-    if (c->hmac == NULL || c->gcm == NULL) {
-        return cis2_err_set(perr, p, CIS2_E_CRYPTO, "no HMAC or AES-GCM in "
+    if (c->gcm == NULL) {
+        return cis2_err_set(perr, p, CIS2_E_CRYPTO, "no AES-GCM in "
                             "OpenSSL");
     }
     for (i = 0; i < n; i++) {
@@ -119,19 +143,9 @@ apr_status_t cis2_crypto_create(cis2_crypto_t **pc,
                                 "failed");
         }
         memcpy(c->keys[i].kid, kid, CIS2_CRYPTO_KID_LEN);
-        {
-            OSSL_PARAM params[2];
-
-            params[0] = OSSL_PARAM_construct_utf8_string("digest",
-                                                         (char *)"SHA256", 0);
-            params[1] = OSSL_PARAM_construct_end();
-            c->names[i] = EVP_MAC_CTX_new(c->hmac);
-            if (c->names[i] == NULL
-                || EVP_MAC_init(c->names[i], c->keys[i].name, 32, params)
-                   != 1) {
-                return cis2_err_set(perr, p, CIS2_E_CRYPTO, "HMAC set-up "
-                                    "failed");
-            }
+        if (!name_states(&c->keys[i])) {
+            return cis2_err_set(perr, p, CIS2_E_CRYPTO, "HMAC set-up "
+                                "failed");
         }
         for (j = 0; j < i; j++) {
             if (memcmp(c->keys[j].kid, kid, CIS2_CRYPTO_KID_LEN) == 0) {
@@ -260,16 +274,22 @@ const char *cis2_crypto_name(const cis2_crypto_t *c, int i,
                              const char *domain, const void *data,
                              apr_size_t len, apr_pool_t *p)
 {
-    unsigned char mac[32];
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(c->names[i]);
-    size_t outl = 0;
+    unsigned char inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
+    SHA256_CTX ctx;
     int ok;
 
-    ok = ctx != NULL
-         && EVP_MAC_update(ctx, (const unsigned char *)domain,
-                           strlen(domain) + 1) == 1
-         && EVP_MAC_update(ctx, data, len) == 1
-         && EVP_MAC_final(ctx, mac, &outl, sizeof(mac)) == 1 && outl == 32;
-    EVP_MAC_CTX_free(ctx);
+    if (i < 0 || i >= c->n) {
+        return NULL;
+    }
+    /* HMAC = H(K^opad || H(K^ipad || domain || 0x00 || data)) */
+    ctx = c->keys[i].name_in;
+    ok = SHA256_Update(&ctx, domain, strlen(domain) + 1) == 1
+         && SHA256_Update(&ctx, data, len) == 1
+         && SHA256_Final(inner, &ctx) == 1;
+    ctx = c->keys[i].name_out;
+    ok = ok && SHA256_Update(&ctx, inner, sizeof(inner)) == 1
+         && SHA256_Final(mac, &ctx) == 1;
+    /* a copy of a keyed state is as good as the key */
+    OPENSSL_cleanse(&ctx, sizeof(ctx));
     return ok ? cis2_b64url_encode(p, mac, sizeof(mac)) : NULL;
 }

@@ -1189,6 +1189,43 @@ static const char *channel_for(redis_ctx_t *x, cis2_store_ns ns)
     return ns == CIS2_NS_SESSION ? x->channel : "";
 }
 
+/* The two halves of every Lua-backed operation on one entry. lua_begin:
+ * the entry's names (one per key) and an EVAL of `script` over them as
+ * KEYS; the caller appends ARGV. lua_end: run it, then (nm not NULL) this
+ * host's copies of the entry go, after the write, so a read of the old
+ * value still in flight finds the invalidation sequence moved and does not
+ * cache it; a Redis error reply becomes *perr ("refused `what`"). On
+ * APR_SUCCESS *prep is the reply, for the caller to read and free. */
+static apr_status_t lua_begin(names_t *nm, rcmd_t *cmd, redis_ctx_t *x,
+                              cis2_store_ns ns, const char *key,
+                              const char *script, const cis2_err_t **perr,
+                              apr_pool_t *p)
+{
+    apr_status_t rv = all_names(nm, x, ns, key, perr, p);
+
+    if (rv == APR_SUCCESS) {
+        eval_cmd(cmd, script, nm->n, nm->name, p);
+    }
+    return rv;
+}
+
+static apr_status_t lua_end(redisReply **prep, redis_ctx_t *x,
+                            cis2_store_ns ns, const names_t *nm,
+                            const rcmd_t *cmd, int nvals, const char *what,
+                            const cis2_err_t **perr, apr_pool_t *p)
+{
+    apr_status_t rv = run(x, cmd, 1, prep, nvals, perr, p);
+
+    if (nm != NULL) {
+        forget(x, ns, nm, p);
+    }
+    if (rv == APR_SUCCESS && (*prep)->type == REDIS_REPLY_ERROR) {
+        rv = reply_err(x, *prep, what, perr, p);
+        free_replies(prep, 1);
+    }
+    return rv;
+}
+
 static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
                                const char *key, const char *val,
                                apr_size_t len, apr_time_t expires,
@@ -1197,6 +1234,7 @@ static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
 {
     const char *keys[3], *created, *sealed, *ixnames = "";
     apr_size_t slen;
+    names_t nm;
     rcmd_t cmd;
     redisReply *rep = NULL;
     apr_status_t rv;
@@ -1207,10 +1245,10 @@ static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
         return cis2_err_set(perr, p, CIS2_E_TOO_LARGE, "value of %"
                             APR_SIZE_T_FMT " bytes is over the limit", len);
     }
-    keys[0] = entry_name(x, 0, ns, key, p);
-    if (keys[0] == NULL) {
-        return cis2_err_set(perr, p, CIS2_E_CRYPTO, "cannot hash a key");
+    if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
+        return rv;
     }
+    keys[0] = nm.name[0];               /* writes use the first key's name */
     created = apr_psprintf(p, "%" APR_TIME_T_FMT,
                            ix != NULL && ix->created > 0 ? ix->created
                                                          : apr_time_now());
@@ -1239,22 +1277,8 @@ static apr_status_t put_common(redis_ctx_t *x, cis2_store_ns ns,
     cmd_str(&cmd, created);
     cmd_str(&cmd, ixnames);
     cmd_str(&cmd, channel_for(x, ns));
-    rv = run(x, &cmd, 1, &rep, 0, perr, p);
-    /* after the write: a read of the old value that is still in flight
-     * then finds the sequence moved and does not cache it */
-    if (x->nc != NULL && ns == CIS2_NS_SESSION) {
-        names_t nm;
-
-        if (all_names(&nm, x, ns, key, NULL, p) == APR_SUCCESS) {
-            forget(x, ns, &nm, p);
-        }
-    }
-    if (rv == APR_SUCCESS) {
-        if (rep->type == REDIS_REPLY_ERROR) {
-            rv = reply_err(x, rep, "a write", perr, p);
-        }
-        free_replies(&rep, 1);
-    }
+    rv = lua_end(&rep, x, ns, &nm, &cmd, 0, "a write", perr, p);
+    free_replies(&rep, 1);
     apr_atomic_inc32(rv == APR_SUCCESS ? &x->puts : &x->put_failures);
     return rv;
 }
@@ -1286,20 +1310,16 @@ static apr_status_t r_take(void *ctx, cis2_store_ns ns, const char *key,
     redisReply *rep = NULL;
     apr_status_t rv;
 
-    if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
+    if ((rv = lua_begin(&nm, &cmd, x, ns, key, LUA_TAKE, perr, p))
+        != APR_SUCCESS) {
         return rv;
     }
-    eval_cmd(&cmd, LUA_TAKE, nm.n, nm.name, p);
     cmd_str(&cmd, channel_for(x, ns));
-    rv = run(x, &cmd, 1, &rep, 1, perr, p);
-    forget(x, ns, &nm, p);
-    if (rv != APR_SUCCESS) {
+    if ((rv = lua_end(&rep, x, ns, &nm, &cmd, 1, "a take", perr, p))
+        != APR_SUCCESS) {
         return rv;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rv = reply_err(x, rep, "a take", perr, p);
-    }
-    else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3
              && rep->element[0]->type == REDIS_REPLY_INTEGER
              && rep->element[0]->integer >= 1
              && rep->element[0]->integer <= nm.n) {
@@ -1324,20 +1344,12 @@ static apr_status_t r_del(void *ctx, cis2_store_ns ns, const char *key,
     redisReply *rep = NULL;
     apr_status_t rv;
 
-    if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
-        return rv;
+    if ((rv = lua_begin(&nm, &cmd, x, ns, key, LUA_DEL, perr, p))
+        == APR_SUCCESS) {
+        cmd_str(&cmd, channel_for(x, ns));
+        rv = lua_end(&rep, x, ns, &nm, &cmd, 0, "a delete", perr, p);
+        free_replies(&rep, 1);
     }
-    eval_cmd(&cmd, LUA_DEL, nm.n, nm.name, p);
-    cmd_str(&cmd, channel_for(x, ns));
-    rv = run(x, &cmd, 1, &rep, 0, perr, p);
-    forget(x, ns, &nm, p);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rv = reply_err(x, rep, "a delete", perr, p);
-    }
-    free_replies(&rep, 1);
     return rv;
 }
 
@@ -1352,23 +1364,19 @@ static apr_status_t r_touch(void *ctx, cis2_store_ns ns, const char *key,
     apr_status_t rv;
     apr_time_t ms = (expires - now) / 1000;
 
-    if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS) {
+    if ((rv = lua_begin(&nm, &cmd, x, ns, key, LUA_TOUCH, perr, p))
+        != APR_SUCCESS) {
         return rv;
     }
-    eval_cmd(&cmd, LUA_TOUCH, nm.n, nm.name, p);
     cmd_str(&cmd, apr_psprintf(p, "%" APR_TIME_T_FMT, ms < 1 ? 1 : ms));
-    rv = run(x, &cmd, 1, &rep, 0, perr, p);
     /* the cached copy holds the old expiry: the next read fetches the new
      * one (other hosts keep theirs: an earlier expiry only makes them
      * touch sooner) */
-    forget(x, ns, &nm, p);
-    if (rv != APR_SUCCESS) {
+    if ((rv = lua_end(&rep, x, ns, &nm, &cmd, 0, "a touch", perr, p))
+        != APR_SUCCESS) {
         return rv;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rv = reply_err(x, rep, "a touch", perr, p);
-    }
-    else if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1) {
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1) {
         rv = cis2_err_set(perr, p, CIS2_E_NOT_FOUND, "no such entry");
     }
     free_replies(&rep, 1);
@@ -1388,22 +1396,21 @@ static apr_status_t r_add_once(void *ctx, cis2_store_ns ns, const char *key,
     apr_status_t rv;
     apr_time_t ms = (expires - now) / 1000;
 
-    if ((rv = all_names(&nm, x, ns, key, perr, p)) != APR_SUCCESS
+    if ((rv = lua_begin(&nm, &cmd, x, ns, key, LUA_ADD_ONCE, perr, p))
+        != APR_SUCCESS
         || (rv = seal(&sealed, &slen, x, nm.name[0], created, "", 0, perr, p))
            != APR_SUCCESS) {
         return rv;
     }
-    eval_cmd(&cmd, LUA_ADD_ONCE, nm.n, nm.name, p);
     cmd_arg(&cmd, sealed, slen);
     cmd_str(&cmd, apr_psprintf(p, "%" APR_TIME_T_FMT, ms < 1 ? 1 : ms));
     cmd_str(&cmd, created);
-    if ((rv = run(x, &cmd, 1, &rep, 0, perr, p)) != APR_SUCCESS) {
+    /* adds, never replaces: nothing cached to forget */
+    if ((rv = lua_end(&rep, x, ns, NULL, &cmd, 0, "an add", perr, p))
+        != APR_SUCCESS) {
         return rv;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rv = reply_err(x, rep, "an add", perr, p);
-    }
-    else if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1) {
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1) {
         rv = cis2_err_set(perr, p, CIS2_E_DUPLICATE, "already seen");
     }
     free_replies(&rep, 1);
@@ -1437,13 +1444,11 @@ static apr_status_t r_delete_indexed(void *ctx, cis2_store_ns ns,
     cmd_str(&cmd, apr_psprintf(p, "%" APR_TIME_T_FMT, not_after));
     cmd_str(&cmd, apr_pstrcat(p, x->conf->prefix, dom, ":", NULL));
     cmd_str(&cmd, channel_for(x, ns));
-    if ((rv = run(x, &cmd, 1, &rep, 4, perr, p)) != APR_SUCCESS) {
+    if ((rv = lua_end(&rep, x, ns, NULL, &cmd, 4, "an index delete", perr,
+                      p)) != APR_SUCCESS) {
         return rv;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rv = reply_err(x, rep, "an index delete", perr, p);
-    }
-    else if (rep->type == REDIS_REPLY_ARRAY) {
+    if (rep->type == REDIS_REPLY_ARRAY) {
         /* the names it deleted: this host's copies go now, before the
          * answer (the published message reaches the other hosts) */
         for (i = 0; i < (int)rep->elements; i++) {

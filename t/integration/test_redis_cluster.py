@@ -10,7 +10,6 @@ load-balanced site has one public name); the test delivers the callback to
 B's port, which is what a load balancer does.
 """
 
-import json
 import os
 import re
 import shutil
@@ -20,10 +19,11 @@ import time
 import urllib.parse
 
 import pytest
-import requests
 
 import cis2test as T
 from redis_server import RedisServer
+from redis_nodes import (backchannel_sim, on, ports, redis,  # noqa: F401
+                         sim_post, start_nodes, stop_nodes)
 
 CLIENT = "cluster.apps.national"
 SECRET = "s3cret-cluster-0123456789abcdef"
@@ -31,57 +31,20 @@ PASSPHRASE = "cluster passphrase shared by every node"
 
 
 @pytest.fixture(scope="module")
-def redis(port_pool):
-    r = RedisServer(port=port_pool.take()).start()   # never an httpd's port
-    yield r
-    r.stop()
-    port_pool.give(r.port)
-
-
-@pytest.fixture(scope="module")
-def ports(port_pool):
-    a, b = port_pool.take(), port_pool.take()
-    yield a, b
-    port_pool.give(a)
-    port_pool.give(b)
-
-
-@pytest.fixture(scope="module")
 def cluster_sim(ports):
     """A simulator whose client sends back-channel logouts to node B."""
-    a, b = ports
-    clients = [{
-        "client_id": CLIENT, "client_secret": SECRET,
-        "redirect_uris": [T.redirect_uri(a)],
-        "post_logout_redirect_uris": [f"http://127.0.0.1:{a}/"],
-        "backchannel_logout_uri": f"http://127.0.0.1:{b}/cis2/backchannel-logout",
-        "token_endpoint_auth_method": "client_secret_post",
-        "id_token_signed_response_alg": "RS256"}]
-    d = tempfile.mkdtemp(prefix="cis2-sim-cluster-")
-    path = os.path.join(d, "clients.json")
-    with open(path, "w") as f:
-        json.dump(clients, f)
-    s = T.Sim(T.free_port(), path)
-    s.start()
-    yield s
-    s.stop()
+    yield from backchannel_sim(ports, CLIENT, SECRET, ports[:1], "cluster")
 
 
 @pytest.fixture(scope="module")
 def nodes(cluster_sim, redis, ports):
     provider = {"metadata_url": cluster_sim.discovery_url,
                 "client_id": CLIENT, "client_secret": SECRET}
-    common = [f"CIS2SessionStore {redis.url} timeout=500ms connect_timeout=500ms",
-              f"CIS2CryptoPassphrase \"{PASSPHRASE}\"",
-              f"CIS2RedirectURI {T.redirect_uri(ports[0])}"]
-    made = []
-    for name, port in zip(("node-a", "node-b"), ports):
-        h = T.Httpd(name, port, provider, directives=common)
-        h.start()
-        made.append(h)
+    made = start_nodes(("node-a", "node-b"), ports, provider, [
+        f"CIS2SessionStore {redis.url} timeout=500ms connect_timeout=500ms",
+        f"CIS2CryptoPassphrase \"{PASSPHRASE}\""])
     yield made
-    for h in made:
-        h.stop()
+    stop_nodes(made)
 
 
 @pytest.fixture(scope="module")
@@ -96,19 +59,6 @@ def user():
     us = [u for u in T.sim_users() if u.aal in (3, None) and len(u.roles) == 1]
     assert us
     return us[0]
-
-
-def on(node, url):
-    """The same URL, sent to another node (what the load balancer does)."""
-    u = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(u._replace(netloc=f"127.0.0.1:{node.port}"))
-
-
-def sim_post(sim, name, body):
-    base = f"http://127.0.0.1:{sim.port}"
-    r = requests.post(f"{base}/_sim/{name}", json=body, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_configtest_needs_a_passphrase(redis, httpd_factory):

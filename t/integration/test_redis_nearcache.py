@@ -9,18 +9,15 @@ back; a subscriber that Redis refuses keeps the cache off; TTL 0 turns
 the cache off.
 """
 
-import json
-import os
 import re
-import tempfile
 import time
 
 import pytest
 import requests
 
 import cis2test as T
-from redis_server import RedisServer
-from test_redis_cluster import on, sim_post
+from redis_nodes import (backchannel_sim, ports, redis,  # noqa: F401
+                         sim_post, start_nodes, stop_nodes)
 
 CLIENT = "nearcache.apps.national"
 SECRET = "s3cret-nearcache-0123456789abcdef"
@@ -34,40 +31,9 @@ STATUS = """LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host
 
 
 @pytest.fixture(scope="module")
-def redis(port_pool):
-    r = RedisServer(port=port_pool.take()).start()
-    yield r
-    r.stop()
-    port_pool.give(r.port)
-
-
-@pytest.fixture(scope="module")
-def ports(port_pool):
-    a, b = port_pool.take(), port_pool.take()
-    yield a, b
-    port_pool.give(a)
-    port_pool.give(b)
-
-
-@pytest.fixture(scope="module")
 def nc_sim(ports):
     """A simulator whose client sends back-channel logouts to node B."""
-    a, b = ports
-    clients = [{
-        "client_id": CLIENT, "client_secret": SECRET,
-        "redirect_uris": [T.redirect_uri(p) for p in (a, b)],
-        "post_logout_redirect_uris": [f"http://127.0.0.1:{a}/"],
-        "backchannel_logout_uri": f"http://127.0.0.1:{b}/cis2/backchannel-logout",
-        "token_endpoint_auth_method": "client_secret_post",
-        "id_token_signed_response_alg": "RS256"}]
-    d = tempfile.mkdtemp(prefix="cis2-sim-nearcache-")
-    path = os.path.join(d, "clients.json")
-    with open(path, "w") as f:
-        json.dump(clients, f)
-    s = T.Sim(T.free_port(), path)
-    s.start()
-    yield s
-    s.stop()
+    yield from backchannel_sim(ports, CLIENT, SECRET, ports, "nearcache")
 
 
 def provider(sim):
@@ -83,20 +49,14 @@ def store_lines(url, ttl=TTL):
 
 @pytest.fixture(scope="module")
 def nodes(nc_sim, redis, ports):
-    made = []
-    for name, port in zip(("nc-a", "nc-b"), ports):
-        h = T.Httpd(name, port, provider(nc_sim),
-                    directives=store_lines(redis.url)
-                    + [f"CIS2RedirectURI {T.redirect_uri(ports[0])}",
-                       "CIS2StatusPath /cis2-status"], extra=STATUS)
-        h.start()
-        made.append(h)
+    made = start_nodes(("nc-a", "nc-b"), ports, provider(nc_sim),
+                       store_lines(redis.url)
+                       + ["CIS2StatusPath /cis2-status"], extra=STATUS)
     for h in made:
         assert h.wait_log(r"CIS2-10113: .*subscriber connected", 0,
                           timeout=10), h.read_log()
     yield made
-    for h in made:
-        h.stop()
+    stop_nodes(made)
 
 
 @pytest.fixture(scope="module")

@@ -31,23 +31,32 @@ static cis2_crypto_t *ring(const char *a, const char *b)
     return c;
 }
 
-START_TEST(derivation_matches_pbkdf2_hkdf)
+/* HKDF-Expand(PBKDF2(pw, salt), label), one block, with plain OpenSSL
+ * calls: what cis2_crypto derives each key as */
+static void derive(unsigned char out[32], const char *pw, const char *label)
 {
-    /* the key id is HKDF-Expand(PBKDF2(pw, salt), "mod_cis2 key id")[0..4]:
-     * recompute it here with plain OpenSSL calls */
-    unsigned char prk[32], kid[32], info[64];
+    unsigned char prk[32], info[64];
     unsigned int len = 0;
-    const char *salt = "mod_cis2 key ring v1", *label = "mod_cis2 key id";
-    cis2_crypto_t *c = ring(PW1, NULL);
+    const char *salt = "mod_cis2 key ring v1";
 
-    ck_assert_int_eq(PKCS5_PBKDF2_HMAC(PW1, strlen(PW1),
+    ck_assert_int_eq(PKCS5_PBKDF2_HMAC(pw, strlen(pw),
                                        (const unsigned char *)salt,
                                        strlen(salt), ITER, EVP_sha256(), 32,
                                        prk), 1);
     memcpy(info, label, strlen(label));
     info[strlen(label)] = 1;
     ck_assert_ptr_nonnull(HMAC(EVP_sha256(), prk, 32, info,
-                               strlen(label) + 1, kid, &len));
+                               strlen(label) + 1, out, &len));
+}
+
+START_TEST(derivation_matches_pbkdf2_hkdf)
+{
+    /* the key id is HKDF-Expand(PBKDF2(pw, salt), "mod_cis2 key id")[0..4]:
+     * recompute it here with plain OpenSSL calls */
+    unsigned char kid[32];
+    cis2_crypto_t *c = ring(PW1, NULL);
+
+    derive(kid, PW1, "mod_cis2 key id");
     ck_assert_str_eq(cis2_crypto_kid(c, 0, g_pool),
                      apr_psprintf(g_pool, "%02x%02x%02x%02x", kid[0], kid[1],
                                   kid[2], kid[3]));
@@ -200,6 +209,33 @@ START_TEST(keyed_names)
 }
 END_TEST
 
+START_TEST(names_are_hmac_sha256_of_domain_and_data)
+{
+    /* the names Redis holds must not change with the implementation: one
+     * pinned answer (Python's hmac/hashlib), and OpenSSL's one-shot HMAC
+     * for every length across the block boundaries of SHA-256 */
+    unsigned char nkey[32], mac[32], buf[300];
+    unsigned int mlen = 0;
+    const char *sid = "Vx3kq0N0yq1wW4Yb8HqQ2d3sdf8s7d6f5g4h3j2k1l0";
+    cis2_crypto_t *c = ring(PW1, PW2);
+    apr_size_t len;
+
+    ck_assert_str_eq(cis2_crypto_name(c, 0, "s", sid, strlen(sid), g_pool),
+                     "H7Br5e_BTAw--Vp-lt5HfQSml08i2lWQkkHyE27eqKc");
+    derive(nkey, PW1, "mod_cis2 entry names");
+    for (len = 0; len < 200; len++) {
+        memcpy(buf, "ix-sid", 7);          /* domain and its NUL */
+        memset(buf + 7, 'a' + (int)(len % 26), len);
+        ck_assert_ptr_nonnull(HMAC(EVP_sha256(), nkey, 32, buf, 7 + len, mac,
+                                   &mlen));
+        ck_assert_str_eq(cis2_crypto_name(c, 0, "ix-sid", buf + 7, len,
+                                          g_pool),
+                         cis2_b64url_encode(g_pool, mac, sizeof(mac)));
+    }
+    ck_assert_ptr_null(cis2_crypto_name(c, 2, "s", sid, strlen(sid), g_pool));
+}
+END_TEST
+
 START_TEST(glue_iteration_count_is_applied)
 {
     /* the real count: slow enough to matter to a guesser (measured, not
@@ -228,6 +264,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, tampering_is_refused);
     tcase_add_test(tc, rotation);
     tcase_add_test(tc, keyed_names);
+    tcase_add_test(tc, names_are_hmac_sha256_of_domain_and_data);
     tcase_add_test(tc, glue_iteration_count_is_applied);
     suite_add_tcase(s, tc);
     return s;
