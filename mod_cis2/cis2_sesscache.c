@@ -10,7 +10,8 @@
  * An entry is pinned (refs) by every request using its session; replacing
  * it only unhooks it and the last user's cleanup frees its pool. The lock
  * covers slots[], the refs and held[]'s writes; decoding runs outside it,
- * into a pool of its own (unmanaged: no parent to lock).
+ * into a pool of its own (unmanaged: no parent to lock; its blocks come
+ * from the memo's own allocator and go back to it).
  *
  * A miss takes no lock: held[] and seen[] are words read and written
  * atomically (relaxed), so a request whose id is not the slot's (a busy
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include <apr_strings.h>
+#include <apr_allocator.h>
 #include <apr_thread_mutex.h>
 
 #include "cis2_sesscache.h"
@@ -38,6 +40,12 @@ typedef struct entry {
 
 struct cis2_sesscache_t {
     apr_thread_mutex_t *mutex;
+    /* the entries' pools take their blocks from this allocator (its own
+     * mutex): a replaced entry's blocks go back to its free list for the
+     * next, instead of an allocator, and mmap/munmap calls (and the other
+     * CPUs' TLB flushes they cost a threaded process) for each entry */
+    apr_allocator_t *allocator;
+    apr_thread_mutex_t *amutex;
     entry **slots;
     apr_uint64_t *held;        /* 0 = empty slot */
     apr_uint64_t *seen;        /* 0 = nothing missed here yet */
@@ -113,6 +121,12 @@ static apr_status_t destroy(void *data)
     return APR_SUCCESS;
 }
 
+static apr_status_t destroy_allocator(void *data)
+{
+    apr_allocator_destroy(data);
+    return APR_SUCCESS;
+}
+
 apr_status_t cis2_sesscache_create(cis2_sesscache_t **pc, int slots,
                                    apr_pool_t *p)
 {
@@ -123,14 +137,27 @@ apr_status_t cis2_sesscache_create(cis2_sesscache_t **pc, int slots,
         return APR_EINVAL;
     }
     rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&c->amutex, APR_THREAD_MUTEX_DEFAULT, p);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_allocator_create(&c->allocator);
+    }
     if (rv != APR_SUCCESS) {
         return rv;
     }
+    apr_allocator_mutex_set(c->allocator, c->amutex);
+    /* free blocks kept for new entries: a full memo's worth of the
+     * usual entry (16 KB) is plenty; beyond it blocks go back to the OS */
+    apr_allocator_max_free_set(c->allocator, (apr_size_t)slots * 16 * 1024);
+    /* the cleanups run in reverse: entries first, then the allocator,
+     * then the mutexes made above */
+    apr_pool_cleanup_register(p, c->allocator, destroy_allocator,
+                              apr_pool_cleanup_null);
     c->n = slots;
     c->slots = apr_pcalloc(p, sizeof(entry *) * (apr_size_t)slots);
     c->held = apr_pcalloc(p, sizeof(apr_uint64_t) * (apr_size_t)slots);
     c->seen = apr_pcalloc(p, sizeof(apr_uint64_t) * (apr_size_t)slots);
-    /* registered after the mutex, so it runs before the mutex is gone */
     apr_pool_cleanup_register(p, c, destroy, apr_pool_cleanup_null);
     *pc = c;
     return APR_SUCCESS;
@@ -188,7 +215,8 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
     STORE(c->seen[i], 0);
 
     /* second sighting: decode whole into an entry of its own */
-    if (apr_pool_create_unmanaged_ex(&ep, NULL, NULL) != APR_SUCCESS) {
+    if (apr_pool_create_unmanaged_ex(&ep, NULL, c->allocator)
+            != APR_SUCCESS) {
         return own(ps, pshared, buf, len, perr, hold);
     }
     if ((rv = cis2_session_decode(&s, buf, len, perr, ep)) != APR_SUCCESS) {
