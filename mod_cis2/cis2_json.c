@@ -172,3 +172,271 @@ const char *cis2_json_dump(apr_pool_t *p, const json_t *j)
     free(s);
     return out;
 }
+
+/* ---- writing ------------------------------------------------------------- */
+
+/* cis2_json_write's output: one pool buffer, doubled when full (the old
+ * one stays in the pool: a login's pool is short-lived). */
+typedef struct wbuf {
+    char *s;
+    apr_size_t len, cap;
+    apr_pool_t *p;
+} wbuf;
+
+static void wb_reserve(wbuf *b, apr_size_t need)
+{
+    apr_size_t cap;
+    char *n;
+
+    if (b->cap - b->len > need) {           /* room for need + NUL */
+        return;
+    }
+    cap = b->cap * 2;
+    if (cap < b->len + need + 1) {
+        cap = b->len + need + 1;
+    }
+    n = apr_palloc(b->p, cap);
+    memcpy(n, b->s, b->len);
+    b->s = n;
+    b->cap = cap;
+}
+
+static void wb_put(wbuf *b, const char *s, apr_size_t n)
+{
+    wb_reserve(b, n);
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+}
+
+static void wb_ch(wbuf *b, char c)
+{
+    wb_reserve(b, 1);
+    b->s[b->len++] = c;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if it is not
+ * one jansson accepts (utf8_check_full: no overlong forms, no surrogates,
+ * nothing above U+10FFFF). s[0] is >= 0x80. */
+static apr_size_t utf8_seq(const unsigned char *s, apr_size_t n)
+{
+    apr_size_t len, i;
+    apr_uint32_t cp;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    }
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    }
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    }
+    else {
+        return 0;
+    }
+    if (len > n) {
+        return 0;
+    }
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+        || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+        return 0;
+    }
+    return len;
+}
+
+/* A JSON string with jansson's escapes (dump.c: \\ \" \b \f \n \r \t, other
+ * controls as \u00XX in upper case; '/' and non-ASCII as they are), plus
+ * DEL as \u007f. Runs of plain bytes are copied at once. */
+static int write_string(wbuf *b, const char *str, apr_size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *s = (const unsigned char *)str;
+    apr_size_t i = 0, run = 0, k;
+
+    wb_reserve(b, n + 2);
+    b->s[b->len++] = '"';
+    while (i < n) {
+        unsigned char c = s[i];
+        char esc[6];
+        apr_size_t elen = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            if ((k = utf8_seq(s + i, n - i)) == 0) {
+                return 0;
+            }
+            i += k;
+            continue;
+        }
+        /* flush the plain run before the byte that needs an escape */
+        wb_put(b, str + run, i - run);
+        esc[0] = '\\';
+        switch (c) {
+        case '"':  esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            if (c == 0x7f) {
+                /* not a jansson escape: cis2 text carries no control byte */
+                memcpy(esc, "\\u007f", 6);
+            }
+            else {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 0xf];
+            }
+            elen = 6;
+            break;
+        }
+        wb_put(b, esc, elen);
+        run = ++i;
+    }
+    wb_put(b, str + run, n - run);
+    wb_ch(b, '"');
+    return 1;
+}
+
+static int in_skip(const char *const *skip, const char *key)
+{
+    for (; skip != NULL && *skip != NULL; skip++) {
+        if (strcmp(*skip, key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int write_value(wbuf *b, const json_t *j, int depth,
+                       const char *const *skip, const char *span_key,
+                       cis2_json_span_t *span)
+{
+    char num[32];
+    size_t i, n;
+    int first;
+
+    if (depth > CIS2_MAX_JSON_DEPTH + 1) {
+        return 0;
+    }
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+
+        wb_ch(b, '{');
+        first = 1;
+        json_object_foreach((json_t *)j, key, v) {
+            apr_size_t start;
+
+            if (depth == 0 && in_skip(skip, key)) {
+                continue;
+            }
+            if (!first) {
+                wb_ch(b, ',');
+            }
+            first = 0;
+            if (!write_string(b, key, strlen(key))) {
+                return 0;
+            }
+            wb_ch(b, ':');
+            start = b->len;
+            if (!write_value(b, v, depth + 1, NULL, NULL, NULL)) {
+                return 0;
+            }
+            if (depth == 0 && span != NULL && span_key != NULL
+                && strcmp(key, span_key) == 0) {
+                span->off = start;
+                span->len = b->len - start;
+            }
+        }
+        wb_ch(b, '}');
+        return 1;
+    }
+    case JSON_ARRAY:
+        wb_ch(b, '[');
+        n = json_array_size(j);
+        for (i = 0; i < n; i++) {
+            if (i > 0) {
+                wb_ch(b, ',');
+            }
+            if (!write_value(b, json_array_get(j, i), depth + 1, NULL, NULL,
+                             NULL)) {
+                return 0;
+            }
+        }
+        wb_ch(b, ']');
+        return 1;
+    case JSON_STRING:
+        return write_string(b, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        n = (size_t)apr_snprintf(num, sizeof(num), "%" APR_INT64_T_FMT,
+                                 (apr_int64_t)json_integer_value(j));
+        wb_put(b, num, n);
+        return 1;
+    case JSON_REAL: {
+        /* jansson's own digits (precision 17, ".0" added), rare in claims */
+        char *d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+        if (d == NULL) {
+            return 0;
+        }
+        wb_put(b, d, strlen(d));
+        free(d);
+        return 1;
+    }
+    case JSON_TRUE:
+        wb_put(b, "true", 4);
+        return 1;
+    case JSON_FALSE:
+        wb_put(b, "false", 5);
+        return 1;
+    case JSON_NULL:
+        wb_put(b, "null", 4);
+        return 1;
+    }
+    return 0;
+}
+
+apr_status_t cis2_json_write(const char **ptext, apr_size_t *plen,
+                             cis2_json_span_t *pspan, const json_t *j,
+                             const char *const *skip, const char *span_key,
+                             apr_pool_t *p)
+{
+    cis2_json_span_t span = { 0, 0 };
+    wbuf b;
+
+    if (j == NULL) {
+        return APR_EINVAL;
+    }
+    b.p = p;
+    b.len = 0;
+    b.cap = 4096;
+    b.s = apr_palloc(p, b.cap);
+    if (!write_value(&b, j, 0, skip, span_key, &span)) {
+        return APR_EINVAL;
+    }
+    b.s[b.len] = '\0';
+    *ptext = b.s;
+    if (plen != NULL) {
+        *plen = b.len;
+    }
+    if (pspan != NULL) {
+        *pspan = span;
+    }
+    return APR_SUCCESS;
+}
