@@ -446,6 +446,156 @@ START_TEST(write_refuses_what_jansson_cannot_dump)
 }
 END_TEST
 
+
+/* ---- the parser against jansson's ------------------------------------------ */
+
+/* cis2_json_parse_object as it was: json_loadb with JSON_REJECT_DUPLICATES
+ * behind the same size and depth checks; NULL when refused */
+static json_t *reference_parse(const char *text, apr_size_t len)
+{
+    json_t *j;
+
+    if (parse_code(text, len, CIS2_MAX_HTTP_BODY) == CIS2_E_TOO_LARGE) {
+        return NULL;
+    }
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (j != NULL && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* Both parsers accept or refuse text alike, and accepted values are the
+ * same values in the same order. */
+static void parses_like_jansson(const char *text, apr_size_t len)
+{
+    json_t *mine = NULL, *ref;
+    const cis2_err_t *err = NULL;
+    apr_status_t rv;
+    int depth_ok;
+
+    rv = cis2_json_parse_object(&mine, text, len, CIS2_MAX_HTTP_BODY, &err,
+                                g_pool);
+    ref = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    /* the depth pre-scan refuses before either parser runs */
+    depth_ok = rv == APR_SUCCESS || err->detail == NULL
+               || strstr(err->detail, "nested deeper") == NULL;
+    if (!depth_ok) {
+        json_decref(ref);
+        return;
+    }
+    if (ref == NULL || !json_is_object(ref)) {
+        if (rv == APR_SUCCESS) {
+            ck_abort_msg("accepted what jansson refuses: %.*s", (int)len,
+                         text);
+        }
+        ck_assert_int_eq(err->code, CIS2_E_JSON);
+        json_decref(ref);
+        return;
+    }
+    if (rv != APR_SUCCESS && memchr(text, '\0', len) != NULL) {
+        /* jansson's one laxity: a NUL byte right after a number or a
+         * literal is skipped ({"a":1<NUL>} parses: its stream takes an
+         * unread NUL for an empty buffer); we refuse any raw NUL */
+        json_decref(ref);
+        return;
+    }
+    if (rv != APR_SUCCESS) {
+        ck_abort_msg("refused what jansson accepts (%s): %.*s", err->detail,
+                     (int)len, text);
+    }
+    ck_assert(json_equal(mine, ref));
+    ck_assert_str_eq(cis2_json_dump(g_pool, mine),
+                     cis2_json_dump(g_pool, ref));
+    json_decref(ref);
+}
+
+static const char *const parse_cases[] = {
+    "{\"a\":1}", "[]", "[1]", "\"s\"", "1", "true", "null", "", " ", "{",
+    "}", "{}", " {} ", "{}\n\t\r ", "{} x", "{}{}", "{},",
+    "{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}",
+    "{\"a\":1e5}", "{\"a\":1E+5}", "{\"a\":1e-5}", "{\"a\":1e}",
+    "{\"a\":1e+}", "{\"a\":-0}", "{\"a\":-0.0}", "{\"a\":0.1e2}",
+    "{\"a\":9223372036854775807}", "{\"a\":9223372036854775808}",
+    "{\"a\":-9223372036854775808}", "{\"a\":-9223372036854775809}",
+    "{\"a\":123456789012345678901234567890}", "{\"a\":1e400}",
+    "{\"a\":-1e400}", "{\"a\":1e-400}", "{\"a\":1.7976931348623157e308}",
+    "{\"a\":0x10}", "{\"a\":1_0}", "{\"a\":--1}", "{\"a\":-a}",
+    "{\"a\":NaN}", "{\"a\":Infinity}",
+    "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\ud83d\"}",
+    "{\"a\":\"\\ude00\"}", "{\"a\":\"\\ud83dx\"}",
+    "{\"a\":\"\\ud83d\\u0041\"}", "{\"a\":\"\\ud83d\\\\\"}",
+    "{\"a\":\"\\u0000\"}", "{\"a\":\"\\u00\"}", "{\"a\":\"\\u12g4\"}",
+    "{\"a\":\"\\u00E9\\u00e9\\u20AC\"}", "{\"a\":\"\\x\"}",
+    "{\"a\":\"\\'\"}", "{\"a\":\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"}",
+    "{\"a\":\"\x01\"}", "{\"a\":\"\t\"}", "{\"a\":\"\x7f\"}",
+    "{\"a\":\"\xc3\xa9\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xc3(\"}",
+    "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xe0\x80\x80\"}",
+    "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xf0\x9f\x98\x80\"}",
+    "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\x80\"}",
+    "{\"\xc3\xa9\":1}", "{\"\xc3\":1}", "\xef\xbb\xbf{\"a\":1}",
+    "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{\"a\" 1}", "{a:1}", "{'a':1}",
+    "{\"a\":tru}", "{\"a\":truex}", "{\"a\":true}x", "{\"a\":nul}",
+    "{\"a\":falsey}", "{\"a\":[true,false,null]}",
+    "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1,\"b\":2}}", "{\"\":1}",
+    "{\"\":1,\"\":2}", "{\"a\\u0000b\":1}", "{\"\\u00e9\":1,\"\xc3\xa9\":2}",
+    "{\"a\\/b\":1,\"a/b\":2}", "{\"a\":[1,2,]}", "{\"a\":[,1]}",
+    "{\"a\":[1 2]}", "{\"a\":[[[]]]}", "{\"a\":[{}]}", "{\"a\":[{\"b\":[]}]}",
+    "{\"a\":\"unterminated}", "{\"a\":\"x\\", "{\"a\":1", "{\"a\":",
+    "{\"a\"", "{\"a", "{\"a\":[1", "{\"a\":[", "{\"a\":\"\\u",
+    "{\"a\":\"\\ud83d\\u", "{\"a\" : 1 , \"b\" :\n[ 1 , 2 ] }",
+};
+
+START_TEST(parser_matches_jansson_cases)
+{
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+        parses_like_jansson(parse_cases[i], strlen(parse_cases[i]));
+    }
+    /* a NUL byte inside and after the text */
+    parses_like_jansson("{\"a\":\"x\0y\"}", 11);
+    parses_like_jansson("{\"a\":1}\0", 8);
+    parses_like_jansson("{\"a\":1\0}", 8);
+    ck_assert_int_eq(parse_code("{\"a\":1\0}", 8, 100), CIS2_E_JSON);
+    ck_assert_int_eq(parse_code("{\"a\":true\0}", 11, 100), CIS2_E_JSON);
+    ck_assert_ptr_null(reference_parse("[]", 2));
+}
+END_TEST
+
+/* every fixture, and each one cut short and with single bytes changed */
+START_TEST(parser_matches_jansson_mutations)
+{
+    static const char *const fixtures[] = {
+        "claims-doctor-userinfo.json", "claims-fiveroles-userinfo.json",
+        "claims-doctor-idtoken.json", "jwks.json", "jwks-mixed.json"
+    };
+    static const char bytes[] = "\"\\{}[],:0-.eEu \x01\x7f\xc3\xa9\x80x";
+    unsigned seed = 7;
+    apr_size_t i, len, k;
+    const char *text;
+    char *m;
+
+    for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+        text = cis2_test_slurp(fixtures[i], &len);
+        parses_like_jansson(text, len);
+        for (k = 0; k < len; k += 1 + len / 97) {
+            parses_like_jansson(text, k);
+        }
+        m = apr_pmemdup(g_pool, text, len);
+        for (k = 0; k < 600; k++) {
+            apr_size_t at = (apr_size_t)rand_r(&seed) % len;
+            char old = m[at];
+
+            m[at] = bytes[(apr_size_t)rand_r(&seed) % (sizeof(bytes) - 1)];
+            parses_like_jansson(m, len);
+            m[at] = old;
+        }
+    }
+}
+END_TEST
+
 Suite *cis2_test_suite(void)
 {
     Suite *s = suite_create("json");
@@ -454,6 +604,8 @@ Suite *cis2_test_suite(void)
     tc = tcase_create("parse");
     cis2_test_fixture(tc);
     tcase_add_test(tc, depth_bombs);
+    tcase_add_test(tc, parser_matches_jansson_cases);
+    tcase_add_test(tc, parser_matches_jansson_mutations);
     tcase_add_test(tc, duplicates_nul_shapes);
     suite_add_tcase(s, tc);
 
