@@ -129,8 +129,8 @@ typedef struct render_ctx {
 /* Push one variable if its value is safe to export: bounded and free of
  * control characters (a CR/LF in a header-mode value would be a header
  * injection; a NUL would silently truncate). Logs only the name. */
-static void push(render_ctx *ctx, const char *name, const char *value,
-                 apr_size_t len)
+static void push_checked(render_ctx *ctx, const char *name,
+                         const char *value, apr_size_t len, int scan_ctl)
 {
     cis2_kv_t *kv;
 
@@ -143,7 +143,7 @@ static void push(render_ctx *ctx, const char *name, const char *value,
                  " bytes is over %d", name, len, CIS2_MAX_CLAIM_VALUE);
         return;
     }
-    if (cis2_has_ctl(value, len)) {
+    if (scan_ctl && cis2_has_ctl(value, len)) {
         cis2_log(CIS2_LOG_MARK, CIS2_LOG_INFO, APR_SUCCESS, ctx->p,
                  "claims: %s not exported: value holds a control character",
                  name);
@@ -153,6 +153,22 @@ static void push(render_ctx *ctx, const char *name, const char *value,
     kv->name = name;
     kv->value = value;
     apr_hash_set(ctx->names, name, APR_HASH_KEY_STRING, name);
+}
+
+static void push(render_ctx *ctx, const char *name, const char *value,
+                 apr_size_t len)
+{
+    push_checked(ctx, name, value, len, 1);
+}
+
+/* Compact JSON text (cis2_json_write or json_text) escapes every control
+ * byte, so only its size is checked: no scan of ~10 KB per login. */
+static void push_json_text(render_ctx *ctx, const char *name,
+                           const char *text)
+{
+    if (text != NULL) {
+        push_checked(ctx, name, text, strlen(text), 0);
+    }
 }
 
 static void push_str(render_ctx *ctx, const char *name, const char *value)
@@ -314,7 +330,7 @@ static const char *json_text_fast(apr_pool_t *p, const json_t *j)
 
 static void push_json(render_ctx *ctx, const char *name, const json_t *j)
 {
-    push_str(ctx, name, json_text_fast(ctx->p, j));
+    push_json_text(ctx, name, json_text_fast(ctx->p, j));
 }
 
 static void push_int(render_ctx *ctx, const char *name, apr_int64_t v)
@@ -384,7 +400,7 @@ static void render_role_lists(render_ctx *ctx, const json_t *roles,
     push_str(ctx, "CIS2_ROLES", apr_array_pstrcat(ctx->p, ids, ','));
     push_str(ctx, "CIS2_ORGS", apr_array_pstrcat(ctx->p, codes, ','));
     if (json_is_array(roles) && roles_text != NULL) {
-        push_str(ctx, "CIS2_ROLES_JSON", roles_text);
+        push_json_text(ctx, "CIS2_ROLES_JSON", roles_text);
     }
     else if (json_is_array(roles)) {
         push_json(ctx, "CIS2_ROLES_JSON", roles);
@@ -633,7 +649,7 @@ apr_status_t cis2_claims_render(apr_array_header_t **penv,
                               : NULL;
     render_role_lists(&ctx, roles, orgs, roles_text);
     if (export_json) {
-        push_str(&ctx, "CIS2_CLAIMS_JSON", claims_text);
+        push_json_text(&ctx, "CIS2_CLAIMS_JSON", claims_text);
     }
     mapped = render_selected_role(&ctx, claims, roles, orgs);
 
