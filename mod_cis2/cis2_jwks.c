@@ -75,7 +75,10 @@ static EVP_PKEY *rsa_pkey(const json_t *k, apr_pool_t *p)
     n = BN_bin2bn(nbin, (int)nlen, NULL);
     e = BN_bin2bn(ebin, (int)elen, NULL);
     bld = OSSL_PARAM_BLD_new();
+    /* a public exponent must be odd and at least 3 (e = 1 would make
+     * every "signature" its own message) */
     if (n == NULL || e == NULL || bld == NULL
+        || !BN_is_odd(e) || BN_is_one(e)
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
         || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL

@@ -60,7 +60,7 @@ typedef struct pin {
 
 /* FNV-1a: the id is random (256 bits, from the cookie); any mix will do,
  * and one chosen by a client only moves its own sessions (the store found
- * them before the memo is asked). Never 0 (held[] and seen[]'s "none"). */
+ * them before the memo is asked). */
 static apr_uint64_t sid_hash(const char *sid)
 {
     apr_uint64_t h = 14695981039346656037u;
@@ -68,7 +68,7 @@ static apr_uint64_t sid_hash(const char *sid)
     for (; *sid; sid++) {
         h = (h ^ (unsigned char)*sid) * 1099511628211u;
     }
-    return h | 1;
+    return h;
 }
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -182,7 +182,6 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
     entry *e, *old;
     apr_pool_t *ep;
     cis2_session_t *s;
-    apr_status_t rv;
     apr_uint64_t h;
     int i;
 
@@ -190,7 +189,10 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
         return own(ps, pshared, buf, len, perr, hold);
     }
     h = sid_hash(sid);
-    i = (int)(h % (apr_uint64_t)c->n);
+    /* the slot from the high bits; the tag kept in held[] and seen[] is
+     * never 0 (their "none"), so its low bit is forced, not the slot's */
+    i = (int)((h >> 32) % (apr_uint64_t)c->n);
+    h |= 1;
     if (LOAD(c->held[i]) == h) {
         apr_thread_mutex_lock(c->mutex);
         e = c->slots[i];
@@ -219,9 +221,11 @@ apr_status_t cis2_sesscache_decode(cis2_sesscache_t *c, cis2_session_t **ps,
             != APR_SUCCESS) {
         return own(ps, pshared, buf, len, perr, hold);
     }
-    if ((rv = cis2_session_decode(&s, buf, len, perr, ep)) != APR_SUCCESS) {
+    if (cis2_session_decode(&s, buf, len, NULL, ep) != APR_SUCCESS
+        || s->mem > CIS2_SESSCACHE_MAX_DECODED) {
+        /* unreadable (the error again, made in hold where the caller can
+         * read it), or too big to keep: the caller's own */
         apr_pool_destroy(ep);
-        /* the error again, made in hold where the caller can read it */
         return own(ps, pshared, buf, len, perr, hold);
     }
     e = apr_palloc(ep, sizeof(*e));

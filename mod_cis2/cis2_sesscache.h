@@ -34,11 +34,16 @@
 typedef struct cis2_sesscache_t cis2_sesscache_t;
 
 /** Records longer than this are decoded every time: a record this large
- *  is a user with a dozen roles or more, whose decoded form takes ~75 KB
- *  and up (45 roles: a 5.4 KB record, 100 KB decoded). So a child's memo
- *  holds at most slots x ~75 KB, and 12-17 KB a slot for users with a few
- *  roles (a 1.4 KB record; measured with 1000 decoded pools' RSS). */
+ *  is a user with a dozen roles or more (45 roles: a 5.4 KB record, 100 KB
+ *  decoded). Users with a few roles: a 1.4 KB record, 12-17 KB a slot
+ *  (measured with 1000 decoded pools' RSS). */
 #define CIS2_SESSCACHE_MAX_RECORD 4096
+
+/** Nor is a session kept whose decoded form (cis2_session_t.mem: body,
+ *  strings, arrays) is over this: a small record can still decode large
+ *  (references to earlier strings cost a byte each), and this is what
+ *  bounds a child's memo: at most slots x (this + a pool's slack). */
+#define CIS2_SESSCACHE_MAX_DECODED (32 * 1024)
 
 typedef struct cis2_sesscache_stats_t {
     apr_uint64_t hits, misses, replaced;

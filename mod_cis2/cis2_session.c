@@ -499,8 +499,15 @@ static apr_int64_t delta(apr_int64_t v, apr_int64_t base)
 static unsigned int w3_hash(const char *key, apr_ssize_t *klen)
 {
     const unsigned char *k = (const unsigned char *)key;
-    apr_size_t n = (apr_size_t)*klen, i, head = n < 64 ? n : 32;
-    apr_uint32_t h = 2166136261u ^ (apr_uint32_t)n;
+    apr_size_t n, i, head;
+    apr_uint32_t h;
+
+    if (*klen == APR_HASH_KEY_STRING) {
+        *klen = (apr_ssize_t)strlen(key);
+    }
+    n = (apr_size_t)*klen;
+    head = n < 64 ? n : 32;
+    h = 2166136261u ^ (apr_uint32_t)n;
 
     for (i = 0; i < head; i++) {
         h = (h ^ k[i]) * 16777619u;
@@ -1133,6 +1140,30 @@ static void r3_rest(r3 *d, cis2_session_t *s)
     s->claims = r3_kvs(d, n);
 }
 
+/* About the bytes a whole decode took from its pool: the body, every
+ * string's bytes (counted again if used in place: an upper bound), the
+ * string table and the arrays. */
+static apr_size_t session_mem(const r3 *d, const cis2_session_t *s)
+{
+    apr_size_t m = sizeof(*s) + d->r.len + d->expanded
+                   + d->cap * sizeof(r3_str);
+    int i;
+
+    if (s->env != NULL) {
+        m += (apr_size_t)s->env->nalloc * sizeof(cis2_kv_t);
+    }
+    if (s->claims != NULL) {
+        m += (apr_size_t)s->claims->nalloc * sizeof(cis2_kv_t);
+    }
+    for (i = 0; s->roles != NULL && i < s->roles->nelts; i++) {
+        const cis2_role_t *role = &APR_ARRAY_IDX(s->roles, i, cis2_role_t);
+
+        m += sizeof(*role) + sizeof(apr_array_header_t)
+             + (apr_size_t)role->activities->nalloc * sizeof(const char *);
+    }
+    return m;
+}
+
 /* What a lazily decoded record has left to read (cis2_session_finish):
  * the reader where the environment ended, whose string table holds every
  * string read so far, over the body that lives in the session's pool. */
@@ -1208,6 +1239,7 @@ static apr_status_t decode_v3(cis2_session_t **ps, rbuf *r, int lazy,
     if ((rv = r_finish(&d.r, perr, p)) != APR_SUCCESS) {
         return rv;
     }
+    s->mem = session_mem(&d, s);
     *ps = s;
     return APR_SUCCESS;
 }
@@ -1337,6 +1369,7 @@ static apr_status_t session_decode(cis2_session_t **ps, const char *buf,
         r.bad = 1;
     }
     s->selected_role = -1;
+    s->mem = APR_SIZE_MAX;          /* not counted: never kept (memo) */
     if (r.version >= 2) {
         read_authz(&r, s);
     }

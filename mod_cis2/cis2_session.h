@@ -39,6 +39,10 @@ typedef struct cis2_session_t {
      * selected_role, claims) is not read yet; cis2_session_finish reads
      * it. NULL when the session is complete. */
     struct cis2_session_rest *rest;
+    /* set by cis2_session_decode: about how many bytes of its pool the
+     * decoded session takes (body, strings, arrays); APR_SIZE_MAX for a
+     * record older than version 3 */
+    apr_size_t mem;
 } cis2_session_t;
 
 /** The session's ID token text (id_token_hint), or NULL when it has none;

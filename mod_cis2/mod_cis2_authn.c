@@ -27,9 +27,9 @@
 
 /* Decoded sessions remembered per child process (cis2_sesscache): a
  * returning browser's record is not decompressed and decoded again. Each
- * slot holds one decoded session (12-17 KB for a few roles, at most ~75 KB:
- * see CIS2_SESSCACHE_MAX_RECORD), so 256 full slots cost a child ~4 MB,
- * 19 MB at worst. */
+ * slot holds one decoded session (12-17 KB for a few roles, at most 32 KB
+ * plus a pool's slack: CIS2_SESSCACHE_MAX_DECODED), so 256 full slots cost
+ * a child ~4 MB, ~10 MB at worst. */
 #define MEMO_SLOTS 256
 
 static cis2_sesscache_t *memo;     /* this child's; NULL: decode each time */
@@ -123,17 +123,22 @@ static int holds_ours(const apr_table_t *t)
 static void export_session(request_rec *r, const cis2_session_t *s,
                            int pass_as)
 {
-    const cis2_kv_t *kv = (const cis2_kv_t *)s->env->elts;
+    const cis2_kv_t *kv = s->env ? (const cis2_kv_t *)s->env->elts : NULL;
     int env = pass_as & CIS2_PASS_ENV, hdr = pass_as & CIS2_PASS_HEADERS;
     int env_new = env && !holds_ours(r->subprocess_env);
     int hdr_new = hdr && !holds_ours(r->headers_in);
     int i;
 
-    /* s may be shared (the memo): r->user is the request's own copy, as
-     * other modules may read it until the very end of the request */
+    /* s may be shared (the memo): the variables' values point into it,
+     * and it stays pinned until this request's pool is cleaned up; r->user
+     * is the request's own copy, as other modules may read it from their
+     * own cleanups of that pool, which may run after the pin's */
     r->user = apr_pstrdup(r->pool, s->remote_user);
     r->ap_auth_type = (char *)CIS2_AUTH_TYPE;
-    for (i = 0; i < s->env->nelts; i++) {
+    for (i = 0; s->env != NULL && i < s->env->nelts; i++) {
+        if (kv[i].name == NULL || kv[i].value == NULL) {
+            continue;          /* only a forged or corrupt record has them */
+        }
         if (env_new) {
             apr_table_addn(r->subprocess_env, kv[i].name, kv[i].value);
         }
@@ -232,8 +237,10 @@ static cis2_session_t *find_session(request_rec *r, cis2_srv_conf *sc,
         cis2_store_delete(st, CIS2_NS_SESSION, sid, &err, r->pool);
         return NULL;
     }
-    /* a session made for another client (another vhost) is not ours */
-    if (s->client_id == NULL || strcmp(s->client_id, sc->client_id) != 0) {
+    /* a session made for another client (another vhost) is not ours, and
+     * a record without a user is no session */
+    if (s->client_id == NULL || s->remote_user == NULL
+        || strcmp(s->client_id, sc->client_id) != 0) {
         return NULL;
     }
     if (now >= s->expires) {

@@ -169,23 +169,16 @@ static int role_matches(const cis2_rule *rule, const cis2_role_t *role)
     }
 }
 
+/* the session's roles and claims are there (check() has finished a
+ * lazily decoded session) */
 static int evaluate(request_rec *r, const cis2_rule *rule,
-                    cis2_session_t *s)
+                    const cis2_session_t *s)
 {
-    const cis2_err_t *err = NULL;
     int i;
 
-    if (rule->kind == RULE_AAL) {
-        return s->aal >= rule->aal;
-    }
-    /* the roles and claims of a lazily decoded session are read now */
-    if (cis2_session_finish(s, &err) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00507)
-                      "%s: the session's roles and claims are unreadable "
-                      "(%s): denied", rule->text, err->detail);
-        return 0;
-    }
     switch (rule->kind) {
+    case RULE_AAL:
+        return s->aal >= rule->aal;
     case RULE_CLAIM:
         for (i = 0; s->claims && i < s->claims->nelts; i++) {
             const cis2_kv_t *kv = &APR_ARRAY_IDX(s->claims, i, cis2_kv_t);
@@ -228,6 +221,7 @@ static authz_status check(request_rec *r, const char *line,
 {
     const cis2_rule *rule = parsed;
     cis2_session_t *s;
+    const cis2_err_t *err = NULL;
     const char *prev;
 
     if (r->user == NULL) {
@@ -238,6 +232,16 @@ static authz_status check(request_rec *r, const char *line,
         /* the user was authenticated by something other than a CIS2
          * session: these rules cannot hold */
         return AUTHZ_DENIED;
+    }
+    /* the roles and claims of a lazily decoded session are read now. If
+     * they cannot be, the answer is an error (500), not a denial: under
+     * <RequireNone> or `Require not` a denial would count as a grant */
+    if (rule->kind != RULE_AAL
+        && cis2_session_finish(s, &err) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CIS2_LOGNO(00507)
+                      "'Require %s': the session's roles and claims are "
+                      "unreadable (%s)", rule->text, err->detail);
+        return AUTHZ_GENERAL_ERROR;
     }
     if (evaluate(r, rule, s)) {
         return AUTHZ_GRANTED;

@@ -172,6 +172,32 @@ START_TEST(malformed_rsa_key_is_skipped_not_fatal)
 }
 END_TEST
 
+/* a public exponent of 1 makes every message its own signature; an even
+ * one is no RSA key: both are skipped (the 2048-bit modulus is fine) */
+START_TEST(weak_public_exponents_are_skipped)
+{
+    cis2_jwks_t *jwks = NULL;
+    const cis2_err_t *err = NULL;
+    const char *good = key1_members();
+    const char *e1 = apr_pstrdup(g_pool, good), *e2;
+    char *at;
+    const char *doc;
+
+    at = strstr(e1, "\"e\":\"AQAB\"");
+    ck_assert_ptr_nonnull(at);
+    e2 = apr_pstrcat(g_pool, apr_pstrmemdup(g_pool, e1, (apr_size_t)(at - e1)),
+                     "\"e\":\"Ag\"", NULL);
+    e1 = apr_pstrcat(g_pool, apr_pstrmemdup(g_pool, e1, (apr_size_t)(at - e1)),
+                     "\"e\":\"AQ\"", NULL);
+    doc = apr_psprintf(g_pool, "{\"keys\":[{%s,\"kid\":\"one\"},"
+                       "{%s,\"kid\":\"two\"},{%s,\"kid\":\"good\"}]}",
+                       e1, e2, good);
+    ck_assert_int_eq(cis2_jwks_parse(&jwks, doc, strlen(doc), &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(cis2_jwks_count(jwks), 1);
+}
+END_TEST
+
 /* fuzz_jwks finding F-1 (docs/security.md): cjose's base64url decoder
  * asserts, aborting the httpd child, on impossible lengths such as "r=".
  * Each such member must make the key unusable before cjose sees it. */
@@ -457,6 +483,7 @@ Suite *cis2_test_suite(void)
     tcase_add_loop_test(tc, odd_keys_are_skipped, 0,
                         sizeof(skipped_keys) / sizeof(skipped_keys[0]));
     tcase_add_test(tc, malformed_rsa_key_is_skipped_not_fatal);
+    tcase_add_test(tc, weak_public_exponents_are_skipped);
     tcase_add_loop_test(tc, impossible_base64_members_never_reach_cjose, 0,
                         sizeof(cjose_abort_members)
                         / sizeof(cjose_abort_members[0]));

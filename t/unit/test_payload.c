@@ -20,6 +20,7 @@
 #include "cis2_json.h"
 #include "cis2_login.h"
 #include "cis2_session.h"
+#include "cis2_sesscache.h"
 
 /* A store key (the session id: 32 random bytes, base64url). */
 #define KEY_LEN 43
@@ -143,6 +144,10 @@ static void assert_round_trip(const cis2_session_t *s)
                      APR_SUCCESS);
     ck_assert_msg(cis2_session_decode(&d, buf, len, &err, g_pool)
                   == APR_SUCCESS, "decode: %s", err ? err->detail : "?");
+    /* a record the child's memo may keep decodes within its bound */
+    if (len <= CIS2_SESSCACHE_MAX_RECORD) {
+        ck_assert_uint_le(d->mem, CIS2_SESSCACHE_MAX_DECODED);
+    }
     ck_assert_str_eq(d->remote_user, s->remote_user);
     ck_assert_str_eq(d->sub, s->sub);
     ck_assert_str_eq(d->client_id, s->client_id);

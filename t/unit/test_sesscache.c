@@ -247,6 +247,56 @@ START_TEST(big_records_are_not_remembered)
 }
 END_TEST
 
+/* a small record can decode large: 3000 variables that are references to
+ * one name and one value compress to well under the record limit, but
+ * their array alone is ~48 KB */
+START_TEST(big_decoded_sessions_are_not_remembered)
+{
+    cis2_sesscache_t *c;
+    cis2_session_t *s = apr_pcalloc(g_pool, sizeof(*s)), *a;
+    const char *r;
+    apr_size_t l;
+    apr_pool_t *hold;
+    cis2_sesscache_stats_t st;
+    int i, shared = -1;
+
+    s->client_id = "client";
+    s->sub = s->remote_user = "many";
+    s->created = apr_time_from_sec(1000);
+    s->expires = apr_time_from_sec(2000);
+    s->selected_role = -1;
+    s->env = apr_array_make(g_pool, 3000, sizeof(cis2_kv_t));
+    for (i = 0; i < 3000; i++) {
+        cis2_kv_t *kv = apr_array_push(s->env);
+
+        kv->name = "CIS2_UID";
+        kv->value = "many";
+    }
+    ck_assert_int_eq(cis2_session_encode(&r, &l, s, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_uint_le(l, CIS2_SESSCACHE_MAX_RECORD);
+    ck_assert_int_eq(cis2_session_decode(&a, r, l, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_uint_gt(a->mem, CIS2_SESSCACHE_MAX_DECODED);
+    ck_assert_int_eq(cis2_sesscache_create(&c, 4, g_pool), APR_SUCCESS);
+    apr_pool_create(&hold, g_pool);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(cis2_sesscache_decode(c, &a, &shared, "m", r, l,
+                                               NULL, hold), APR_SUCCESS);
+        ck_assert_int_eq(shared, 0);
+        ck_assert_int_eq(a->env->nelts, 3000);
+    }
+    cis2_sesscache_stats(c, &st);
+    ck_assert_int_eq(st.used, 0);
+    /* while a user with a few roles is well under the bound */
+    r = record("alice", &l, 0);
+    ck_assert_int_eq(cis2_session_decode(&a, r, l, NULL, g_pool),
+                     APR_SUCCESS);
+    ck_assert_uint_lt(a->mem, CIS2_SESSCACHE_MAX_DECODED / 4);
+    apr_pool_destroy(hold);
+}
+END_TEST
+
 /* ---- threads ------------------------------------------------------------ */
 
 #define NTHREADS 8
@@ -339,6 +389,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, replaced_entry_lives_until_released);
     tcase_add_test(tc, bad_record_is_an_error_and_not_remembered);
     tcase_add_test(tc, big_records_are_not_remembered);
+    tcase_add_test(tc, big_decoded_sessions_are_not_remembered);
     tcase_add_test(tc, threads_get_the_session_of_their_bytes);
     suite_add_tcase(s, tc);
     return s;
