@@ -36,8 +36,18 @@ static cis2_sesscache_t *memo;     /* this child's; NULL: decode each time */
 
 void cis2_authn_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    apr_status_t rv = cis2_sesscache_create(&memo, MEMO_SLOTS, pchild);
+    apr_pool_t *mp;
+    apr_status_t rv;
 
+    /* The memo lives in a pool of its own that is never destroyed, not in
+     * pchild: when the child exits, a request still finishing in another
+     * thread may release its pin after pchild's cleanups, and nothing of
+     * the memo (entries, allocator, mutexes) may be gone by then. The
+     * process's exit returns the memory. */
+    rv = apr_pool_create_unmanaged_ex(&mp, NULL, NULL);
+    if (rv == APR_SUCCESS) {
+        rv = cis2_sesscache_create(&memo, MEMO_SLOTS, mp);
+    }
     if (rv != APR_SUCCESS) {
         memo = NULL;
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, CIS2_LOGNO(00207)
