@@ -10,6 +10,7 @@
 #define CIS2_JWKS_H
 
 #include <cjose/cjose.h>
+#include <openssl/evp.h>
 #include "cis2.h"
 
 typedef struct cis2_jwks_t cis2_jwks_t;
@@ -33,5 +34,15 @@ int cis2_jwks_count(const cis2_jwks_t *jwks);
 apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
                             const char *kid, const char *alg,
                             const cis2_err_t **perr, apr_pool_t *p);
+
+/** The same selection as cis2_jwks_find, giving the key as an OpenSSL
+ *  public key built once when the set was parsed (per process, per JWKS
+ *  generation; safe to use from several threads at once) and its modulus
+ *  length in bytes. The key belongs to the set: valid while the set's pool
+ *  lives; the caller must not free it. */
+apr_status_t cis2_jwks_find_pkey(EVP_PKEY **ppkey, apr_size_t *pmod_len,
+                                 const cis2_jwks_t *jwks, const char *kid,
+                                 const char *alg, const cis2_err_t **perr,
+                                 apr_pool_t *p);
 
 #endif /* CIS2_JWKS_H */

@@ -191,6 +191,18 @@ static const struct {
       "PS256", NULL, CIS2_E_NONE },
     { "PS512 allowed", "PS512", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
       "RS256", "PS512", CIS2_E_NONE },
+    { "PS384 allowed", "PS384", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
+      "PS384", NULL, CIS2_E_NONE },
+    { "RS384 allowed", "RS384", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
+      "RS384", NULL, CIS2_E_NONE },
+    { "PS256 with a salt longer than the hash (RFC 7518 3.5)", "PS256", NULL,
+      SIGN_KEY1, KID1, JWTMINT_PSS_SALT_MAX, "jwks.json", "PS256", NULL,
+      CIS2_E_SIGNATURE },
+    { "PS256 signature under an RS256 header", "RS256", "PS256", SIGN_KEY1,
+      KID1, JWTMINT_PSS_SALT_MAX, "jwks.json", NULL, NULL,
+      CIS2_E_SIGNATURE },
+    { "header PS512, signed PS256", "PS512", "PS256", SIGN_KEY1, KID1, 0,
+      "jwks.json", "PS512", NULL, CIS2_E_SIGNATURE },
     { "RS384 not in the default allow-list", "RS384", NULL, SIGN_KEY1, KID1,
       0, "jwks.json", NULL, NULL, CIS2_E_ALG },
     { "RS256 not in a list of RS512", "RS256", NULL, SIGN_KEY1, KID1, 0,
@@ -371,6 +383,41 @@ START_TEST(good_token_end_to_end)
                                 g_pool), &err, CIS2_E_NONE, "verify");
     expect_code(cis2_jwt_check_id_token(jws->payload, &ex, &err, g_pool),
                 &err, CIS2_E_NONE, "claims");
+    /* the parse keeps what verification needs: the signed bytes and the
+     * decoded signature (2048-bit key: 256 bytes) */
+    ck_assert_uint_eq(jws->signed_len,
+                      (apr_size_t)(strrchr(t, '.') - t));
+    ck_assert_uint_eq(jws->sig_len, 256);
+}
+END_TEST
+
+/* A cis2_jws_t built by hand (no decoded signature): verification finds
+ * and decodes the signature part itself, and still refuses a bad one. */
+START_TEST(verify_without_parsed_signature)
+{
+    jwtmint_opts_t o = { .alg = "RS256", .kid = KID1 };
+    const cis2_err_t *err = NULL;
+    cis2_jws_t copy, *jws;
+    char *bad;
+
+    o.key_file = key_file("key1.pem");
+    jws = parse_ok(mint(&o, payload_text(NULL)));
+    copy = *jws;
+    copy.sig = NULL;
+    copy.sig_len = 0;
+    copy.signed_len = 0;
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_NONE, "by hand");
+    /* the last signature character changed: another signature */
+    bad = apr_pstrdup(g_pool, jws->compact);
+    bad[copy.compact_len - 2] = bad[copy.compact_len - 2] == 'A' ? 'B' : 'A';
+    copy.compact = bad;
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_SIGNATURE, "tampered");
+    /* a signature part that is not base64url */
+    bad[copy.compact_len - 1] = '*';
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_JWS_FORMAT, "garbage");
 }
 END_TEST
 
@@ -1057,6 +1104,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, alg_refused_before_key_lookup);
     tcase_add_test(tc, swapped_parts_do_not_verify);
     tcase_add_test(tc, good_token_end_to_end);
+    tcase_add_test(tc, verify_without_parsed_signature);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parse");
