@@ -5,9 +5,11 @@ Imported by conftest.py and the tests. Debian's /usr/bin/python3 only.
 """
 
 import html.parser
+import glob
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -265,6 +267,8 @@ LoadModule cis2_module {CIS2_MODULE}
 LogLevel info cis2:debug
 TypesConfig /etc/mime.types
 ScriptSock {r}/run/cgisock
+# a crashed child leaves its core here (conftest prints its backtrace)
+CoreDumpDirectory {r}/run
 Timeout 30
 KeepAlive On
 {MPM_SETTINGS[self.mpm]}
@@ -474,6 +478,36 @@ class Sim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+# A crashed httpd child writes a core into its run dir (CoreDumpDirectory):
+# raise our soft limit to the hard one so the children may.
+try:
+    resource.setrlimit(resource.RLIMIT_CORE,
+                       (resource.getrlimit(resource.RLIMIT_CORE)[1],) * 2)
+except (ValueError, OSError):
+    pass
+
+
+def core_backtraces(h, limit=2):
+    """The backtraces of the cores a crashed child of `h` left, for the
+    report of the test that saw the crash (empty without cores or gdb)."""
+    cores = sorted(glob.glob(os.path.join(h.root, "run", "core*")))
+    if not cores or shutil.which("gdb") is None:
+        return ""
+    out = []
+    for core in cores[:limit]:
+        try:
+            r = subprocess.run(
+                ["gdb", "-batch", "-nx", "-ex", "bt 40",
+                 "-ex", "thread apply all bt 12",
+                 APACHE2, core], capture_output=True, text=True, timeout=120)
+            bt = [l for l in r.stdout.splitlines()
+                  if l.startswith(("#", "Thread", "Program terminated"))]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            bt = [f"gdb failed: {e}"]
+        out.append(f"\n  core {core}:\n    " + "\n    ".join(bt[:200]))
+    return "".join(out)
 
 
 def load_users(path=None):

@@ -75,7 +75,8 @@ def error_log_check(request):
         h.checked_upto = end
         if bad:
             problems.append(f"httpd {h.name} ({h.error_log}):\n  "
-                            + "\n  ".join(bad[:20]))
+                            + "\n  ".join(bad[:20])
+                            + T.core_backtraces(h))
         h.allowed = []
     if problems:
         pytest.fail("unexpected error_log lines:\n" + "\n".join(problems),
