@@ -56,6 +56,15 @@ void cis2_authn_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+int cis2_authn_memo_stats(cis2_sesscache_stats_t *st)
+{
+    if (memo == NULL) {
+        return 0;
+    }
+    cis2_sesscache_stats(memo, st);
+    return 1;
+}
+
 /* ---- forged identity headers ------------------------------------------- */
 
 /* A header is ours if, upper-cased with '-' read as '_', it starts with

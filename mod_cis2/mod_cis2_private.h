@@ -33,6 +33,10 @@ int cis2_hook_post_read_request(request_rec *r);
 int cis2_hook_check_authn(request_rec *r);
 /** child_init: the per-process memo of decoded sessions. */
 void cis2_authn_child_init(apr_pool_t *pchild, server_rec *s);
+struct cis2_sesscache_stats_t;
+/** This process's memo counters (for the status page): 1 and *st filled,
+ *  or 0 when the process has no memo (the parent; a failed child_init). */
+int cis2_authn_memo_stats(struct cis2_sesscache_stats_t *st);
 int cis2_hook_note_auth_failure(request_rec *r, const char *auth_type);
 struct cis2_srv_conf;
 struct cis2_login_opts_t;

@@ -33,9 +33,11 @@
 #include <jansson.h>
 
 #include "mod_cis2_config.h"
+#include "mod_cis2_private.h"
 #include "mod_cis2_store.h"
 #include "cis2_json.h"
 #include "cis2_provider.h"
+#include "cis2_sesscache.h"
 #include "cis2_store.h"
 #include "cis2_util.h"
 
@@ -167,6 +169,28 @@ static json_t *nearcache_report(json_t *o)
     return o;
 }
 
+/* The memo of decoded sessions (cis2_sesscache) of the child that answers
+ * this request: its own counters, not the host's (each child has its own
+ * memo; summing them would put an atomic on every request's path). */
+static json_t *memo_report(json_t *o)
+{
+    cis2_sesscache_stats_t ms;
+    json_t *m;
+
+    if (!cis2_authn_memo_stats(&ms)) {
+        return o;
+    }
+    m = json_object();
+    json_object_set_new(m, "process", json_integer((json_int_t)getpid()));
+    json_object_set_new(m, "slots", json_integer(ms.slots));
+    json_object_set_new(m, "used", json_integer(ms.used));
+    json_object_set_new(m, "hits", jint(ms.hits));
+    json_object_set_new(m, "misses", jint(ms.misses));
+    json_object_set_new(m, "replaced", jint(ms.replaced));
+    json_object_set_new(o, "memo", m);
+    return o;
+}
+
 static json_t *store_report(apr_pool_t *p)
 {
     cis2_store_t *st = cis2_glue_store_get();
@@ -212,6 +236,7 @@ static json_t *store_report(apr_pool_t *p)
         json_object_set_new(o, "geometry", geo);
     }
     o = nearcache_report(o);
+    o = memo_report(o);
     return o;
 }
 

@@ -114,6 +114,30 @@ def test_html_page_for_people(status_httpd):
     assert r.json()["last_error"]["ref"] == ref
 
 
+def test_memo_counters_of_the_answering_child(status_httpd, user):
+    """The decoded-session memo is per child: the page shows the counters
+    of the process that answers it (`store.memo.process` is `pid`). On one
+    keep-alive connection the same child serves the requests and both
+    status reads, so its hits are those requests'."""
+    h = status_httpd
+    s = T.new_session()
+    T.login(s, h.url("/protected/secret.txt"), user.login)
+    m0 = status(h, s)
+    for _ in range(5):
+        r = s.get(h.url("/protected/secret.txt"), allow_redirects=False)
+        assert r.status_code == 200 and T.PROTECTED_MARKER in r.text
+    st = status(h, s)
+    m1 = st["store"]["memo"]
+    assert m1["process"] == st["pid"] == m0["store"]["memo"]["process"]
+    assert m1["slots"] == 256 and 1 <= m1["used"] <= m1["slots"]
+    m0 = m0["store"]["memo"]
+    # each request looks once; the session is kept at its second sighting
+    assert m1["hits"] + m1["misses"] - m0["hits"] - m0["misses"] == 5
+    assert m1["hits"] - m0["hits"] >= 4
+    html = s.get(h.url("/cis2-status")).text
+    assert "<th>memo</th>" in html
+
+
 def test_require_protects_the_page(httpd_factory):
     """The page goes through authz: a Require that does not match is 403,
     and the JSON is not served."""
