@@ -16,6 +16,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "cis2_jwks.h"
 #include "cis2_jwt.h"
@@ -29,6 +30,7 @@
 typedef struct jwk_entry {
     cjose_jwk_t *jwk;
     EVP_PKEY *pkey;     /* the same public key for OpenSSL, built once */
+    EVP_MD_CTX *tmpl[2];/* verification set up for RS256, PS256 (or NULL) */
     apr_size_t mod_len; /* its modulus in bytes */
     const char *kid;    /* the key's kid, or NULL */
     const char *alg;    /* the key's own alg member, or NULL */
@@ -48,6 +50,56 @@ static apr_status_t pkey_release(void *data)
 {
     EVP_PKEY_free((EVP_PKEY *)data);
     return APR_SUCCESS;
+}
+
+static apr_status_t mdctx_release(void *data)
+{
+    EVP_MD_CTX_free((EVP_MD_CTX *)data);
+    return APR_SUCCESS;
+}
+
+/* the algs a key keeps a ready verification context for (jwk_entry.tmpl) */
+static const char *const tmpl_algs[2] = {"RS256", "PS256"};
+
+/* The digest of a JWS alg (RFC 7518 §3.1): the number after RS/PS. */
+static const EVP_MD *alg_md(const char *alg)
+{
+    if ((alg[0] != 'R' && alg[0] != 'P') || alg[1] != 'S') {
+        return NULL;
+    }
+    if (strcmp(alg + 2, "256") == 0) {
+        return EVP_sha256();
+    }
+    if (strcmp(alg + 2, "384") == 0) {
+        return EVP_sha384();
+    }
+    if (strcmp(alg + 2, "512") == 0) {
+        return EVP_sha512();
+    }
+    return NULL;
+}
+
+EVP_MD_CTX *cis2_jwks_verify_ctx(EVP_PKEY *key, const char *alg)
+{
+    const EVP_MD *md = alg != NULL ? alg_md(alg) : NULL;
+    EVP_MD_CTX *mctx;
+    EVP_PKEY_CTX *pctx = NULL;
+
+    if (md == NULL || key == NULL || (mctx = EVP_MD_CTX_new()) == NULL) {
+        return NULL;
+    }
+    if (EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key) != 1
+        || (alg[0] == 'P'
+            && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING)
+                != 1
+                || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1
+                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+                                                    RSA_PSS_SALTLEN_DIGEST)
+                   != 1))) {
+        EVP_MD_CTX_free(mctx);      /* frees pctx with it */
+        return NULL;
+    }
+    return mctx;
 }
 
 /* The RSA public key (n, e: members bad_rsa_members has already proven
@@ -197,6 +249,7 @@ static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
     EVP_PKEY *pkey = NULL;
     cjose_err cerr;
     jwk_entry *e;
+    int i;
 
     if (why == NULL) {
         /* a json_t is what cjose keeps behind cjose_header_t */
@@ -230,6 +283,14 @@ static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
             e->jwk = jwk;
             e->pkey = pkey;
             e->mod_len = (apr_size_t)(EVP_PKEY_get_bits(pkey) + 7) / 8;
+            for (i = 0; i < 2; i++) {
+                /* a failure only means the slower path per token */
+                e->tmpl[i] = cis2_jwks_verify_ctx(pkey, tmpl_algs[i]);
+                if (e->tmpl[i] != NULL) {
+                    apr_pool_cleanup_register(p, e->tmpl[i], mdctx_release,
+                                              apr_pool_cleanup_null);
+                }
+            }
             e->kid = kid ? apr_pstrdup(p, kid) : NULL;
             e->alg = cis2_json_str(k, "alg");
             e->alg = e->alg ? apr_pstrdup(p, e->alg) : NULL;
@@ -368,16 +429,26 @@ apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
 }
 
 apr_status_t cis2_jwks_find_pkey(EVP_PKEY **ppkey, apr_size_t *pmod_len,
+                                 const EVP_MD_CTX **ptmpl,
                                  const cis2_jwks_t *jwks, const char *kid,
                                  const char *alg, const cis2_err_t **perr,
                                  apr_pool_t *p)
 {
     const jwk_entry *e;
+    int i;
 
     if (find_entry(&e, jwks, kid, alg, perr, p) != APR_SUCCESS) {
         return APR_EGENERAL;
     }
     *ppkey = e->pkey;
     *pmod_len = e->mod_len;
+    if (ptmpl != NULL) {
+        *ptmpl = NULL;
+        for (i = 0; i < 2 && alg != NULL; i++) {
+            if (strcmp(alg, tmpl_algs[i]) == 0) {
+                *ptmpl = e->tmpl[i];
+            }
+        }
+    }
     return APR_SUCCESS;
 }

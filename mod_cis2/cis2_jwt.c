@@ -204,29 +204,13 @@ static const char *alg_for_log(const char *alg)
     return alg;
 }
 
-/* The digest of a JWS alg (RFC 7518 §3.1): the number after RS/PS. */
-static const EVP_MD *alg_md(const char *alg)
-{
-    if (strcmp(alg + 2, "256") == 0) {
-        return EVP_sha256();
-    }
-    if (strcmp(alg + 2, "384") == 0) {
-        return EVP_sha384();
-    }
-    if (strcmp(alg + 2, "512") == 0) {
-        return EVP_sha512();
-    }
-    return NULL;
-}
-
 apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
                              const apr_array_header_t *allowed_algs,
                              const cis2_err_t **perr, apr_pool_t *p)
 {
     EVP_PKEY *key = NULL;
     EVP_MD_CTX *mctx = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    const EVP_MD *md;
+    const EVP_MD_CTX *tmpl = NULL;
     const unsigned char *sig;
     apr_size_t sig_len, mod_len, signed_len;
     unsigned char *dec;
@@ -247,8 +231,8 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
     /* a key of the JWKS: RSA, for signatures, of at least 2048 bits, its
      * own alg (if any) this one (cis2_jwks.c); the OpenSSL key was built
      * when the JWKS was parsed, not per token */
-    rv = cis2_jwks_find_pkey(&key, &mod_len, jwks, jws->kid, jws->alg, perr,
-                             p);
+    rv = cis2_jwks_find_pkey(&key, &mod_len, &tmpl, jwks, jws->kid, jws->alg,
+                             perr, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -275,26 +259,27 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
         return cis2_err_set(perr, p, CIS2_E_SIGNATURE,
                             "signature length does not match the key");
     }
-    md = alg_md(jws->alg);
-    mctx = EVP_MD_CTX_new();
-    if (md == NULL || mctx == NULL
-        || EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key) != 1
-        /* RFC 7518 §3.5: PSS with MGF1 on the same hash, salt as long as
-         * the hash; §3.3: PKCS #1 v1.5 otherwise (OpenSSL's default) */
-        || (jws->alg[0] == 'P'
-            && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING)
-                != 1
-                || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1
-                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
-                                                    RSA_PSS_SALTLEN_DIGEST)
-                   != 1))) {
+    /* the key's context made ready when the JWKS was parsed (RS256,
+     * PS256), copied; else one set up now */
+    if (tmpl != NULL) {
+        mctx = EVP_MD_CTX_new();
+        if (mctx != NULL && EVP_MD_CTX_copy_ex(mctx, tmpl) != 1) {
+            EVP_MD_CTX_free(mctx);
+            mctx = NULL;
+        }
+    }
+    else {
+        mctx = cis2_jwks_verify_ctx(key, jws->alg);
+    }
+    if (mctx == NULL) {
         rv = cis2_err_set(perr, p, CIS2_E_CRYPTO,
                           "cannot set up the signature check");
         goto done;
     }
-    if (EVP_DigestVerify(mctx, sig, sig_len,
-                         (const unsigned char *)jws->compact, signed_len)
-        != 1) {
+    /* used once: the final step need not keep the context reusable */
+    EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
+    if (EVP_DigestVerifyUpdate(mctx, jws->compact, signed_len) != 1
+        || EVP_DigestVerifyFinal(mctx, sig, sig_len) != 1) {
         rv = cis2_err_set(perr, p, CIS2_E_SIGNATURE,
                           "JWS signature does not verify");
         goto done;
@@ -302,7 +287,7 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
     rv = APR_SUCCESS;
 
 done:
-    EVP_MD_CTX_free(mctx);      /* frees pctx with it */
+    EVP_MD_CTX_free(mctx);
     if (rv != APR_SUCCESS) {
         /* a failed verify leaves OpenSSL errors behind on this thread;
          * they must not surface in a later, unrelated TLS call */

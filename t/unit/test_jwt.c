@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <jansson.h>
 
 #include "testmain.h"
@@ -312,6 +313,81 @@ START_TEST(alg_refused_before_key_lookup)
     err = NULL;
     expect_code(cis2_jws_verify(jws, NULL, NULL, &err, g_pool), &err,
                 CIS2_E_ALG, "HS256 no JWKS");
+}
+END_TEST
+
+/* Several threads verify with one JWKS at once, as httpd's workers do:
+ * RS256 and PS256 through the key's ready contexts (copied per token),
+ * PS512 through one set up per token, and a tampered RS256 token each
+ * time refused. Each thread gets its own pool; the set is shared. */
+typedef struct verify_job {
+    const cis2_jwks_t *jwks;
+    const apr_array_header_t *allow;
+    const char *good[3], *bad;
+    int failures;
+} verify_job;
+
+static void *APR_THREAD_FUNC verify_thread(apr_thread_t *t, void *data)
+{
+    verify_job *j = data;
+    apr_pool_t *p;
+    const cis2_err_t *err;
+    cis2_jws_t *jws;
+    int i, k;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    for (i = 0; i < 100; i++) {
+        for (k = 0; k < 4; k++) {
+            const char *tok = k < 3 ? j->good[k] : j->bad;
+
+            err = NULL;
+            if (cis2_jws_parse(&jws, tok, strlen(tok), 0, &err, p)
+                != APR_SUCCESS
+                || (cis2_jws_verify(jws, j->jwks, j->allow, &err, p)
+                    == APR_SUCCESS) != (k < 3)) {
+                j->failures++;
+            }
+        }
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(verify_from_several_threads)
+{
+    jwtmint_opts_t o = { .kid = KID1 };
+    verify_job jobs[8];
+    apr_thread_t *th[8];
+    apr_status_t trv;
+    const char *algs3[3] = {"RS256", "PS256", "PS512"};
+    int i;
+
+    o.key_file = key_file("key1.pem");
+    memset(jobs, 0, sizeof(jobs));
+    jobs[0].jwks = load_jwks("jwks.json");
+    jobs[0].allow = algs("RS256", "PS256");
+    *(const char **)apr_array_push((apr_array_header_t *)jobs[0].allow) =
+        "PS512";
+    for (i = 0; i < 3; i++) {
+        o.alg = algs3[i];
+        jobs[0].good[i] = mint(&o, payload_text(NULL));
+    }
+    o.alg = "RS256";
+    o.flags = JWTMINT_TAMPER;
+    jobs[0].bad = mint(&o, payload_text(NULL));
+    for (i = 1; i < 8; i++) {
+        jobs[i] = jobs[0];
+    }
+    for (i = 0; i < 8; i++) {
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL, verify_thread,
+                                           &jobs[i], g_pool), APR_SUCCESS);
+    }
+    for (i = 0; i < 8; i++) {
+        apr_thread_join(&trv, th[i]);
+        ck_assert_int_eq(jobs[i].failures, 0);
+    }
 }
 END_TEST
 
@@ -1103,6 +1179,7 @@ Suite *cis2_test_suite(void)
                         sizeof(sig_table) / sizeof(sig_table[0]));
     tcase_add_test(tc, alg_refused_before_key_lookup);
     tcase_add_test(tc, swapped_parts_do_not_verify);
+    tcase_add_test(tc, verify_from_several_threads);
     tcase_add_test(tc, good_token_end_to_end);
     tcase_add_test(tc, verify_without_parsed_signature);
     suite_add_tcase(s, tc);
