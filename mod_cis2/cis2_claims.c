@@ -129,8 +129,8 @@ typedef struct render_ctx {
 /* Push one variable if its value is safe to export: bounded and free of
  * control characters (a CR/LF in a header-mode value would be a header
  * injection; a NUL would silently truncate). Logs only the name. */
-static void push(render_ctx *ctx, const char *name, const char *value,
-                 apr_size_t len)
+static void push_checked(render_ctx *ctx, const char *name,
+                         const char *value, apr_size_t len, int scan_ctl)
 {
     cis2_kv_t *kv;
 
@@ -143,7 +143,7 @@ static void push(render_ctx *ctx, const char *name, const char *value,
                  " bytes is over %d", name, len, CIS2_MAX_CLAIM_VALUE);
         return;
     }
-    if (cis2_has_ctl(value, len)) {
+    if (scan_ctl && cis2_has_ctl(value, len)) {
         cis2_log(CIS2_LOG_MARK, CIS2_LOG_INFO, APR_SUCCESS, ctx->p,
                  "claims: %s not exported: value holds a control character",
                  name);
@@ -153,6 +153,22 @@ static void push(render_ctx *ctx, const char *name, const char *value,
     kv->name = name;
     kv->value = value;
     apr_hash_set(ctx->names, name, APR_HASH_KEY_STRING, name);
+}
+
+static void push(render_ctx *ctx, const char *name, const char *value,
+                 apr_size_t len)
+{
+    push_checked(ctx, name, value, len, 1);
+}
+
+/* Compact JSON text (cis2_json_write or json_text) escapes every control
+ * byte, so only its size is checked: no scan of ~10 KB per login. */
+static void push_json_text(render_ctx *ctx, const char *name,
+                           const char *text)
+{
+    if (text != NULL) {
+        push_checked(ctx, name, text, strlen(text), 0);
+    }
 }
 
 static void push_str(render_ctx *ctx, const char *name, const char *value)
@@ -298,9 +314,23 @@ static const char *json_text(apr_pool_t *p, const json_t *j)
     return out;
 }
 
+/* Compact JSON text of j as json_text gives it, written by cis2_json_write
+ * (a tenth of jansson's cost; byte for byte the same text, which
+ * test_claims checks against json_text). json_text only for what the
+ * writer refuses: a string that is not UTF-8 or excessive nesting. */
+static const char *json_text_fast(apr_pool_t *p, const json_t *j)
+{
+    const char *s;
+
+    if (cis2_json_write(&s, NULL, NULL, j, NULL, NULL, p) != APR_SUCCESS) {
+        s = json_text(p, j);
+    }
+    return s;
+}
+
 static void push_json(render_ctx *ctx, const char *name, const json_t *j)
 {
-    push_str(ctx, name, json_text(ctx->p, j));
+    push_json_text(ctx, name, json_text_fast(ctx->p, j));
 }
 
 static void push_int(render_ctx *ctx, const char *name, apr_int64_t v)
@@ -343,9 +373,10 @@ static const char *org_name(apr_pool_t *p, const json_t *orgs,
 }
 
 /* CIS2_ROLES, CIS2_ORGS, CIS2_ROLES_JSON: always exported ("" / "[]" for a
- * user with no roles, who may sign in: CIS2.md §7). */
+ * user with no roles, who may sign in: CIS2.md §7). roles_text: the roles'
+ * JSON text already written inside CIS2_CLAIMS_JSON, or NULL. */
 static void render_role_lists(render_ctx *ctx, const json_t *roles,
-                              const json_t *orgs)
+                              const json_t *orgs, const char *roles_text)
 {
     apr_array_header_t *ids = apr_array_make(ctx->p, 8, sizeof(char *));
     apr_array_header_t *codes = apr_array_make(ctx->p, 8, sizeof(char *));
@@ -368,7 +399,10 @@ static void render_role_lists(render_ctx *ctx, const json_t *roles,
     }
     push_str(ctx, "CIS2_ROLES", apr_array_pstrcat(ctx->p, ids, ','));
     push_str(ctx, "CIS2_ORGS", apr_array_pstrcat(ctx->p, codes, ','));
-    if (json_is_array(roles)) {
+    if (json_is_array(roles) && roles_text != NULL) {
+        push_json_text(ctx, "CIS2_ROLES_JSON", roles_text);
+    }
+    else if (json_is_array(roles)) {
         push_json(ctx, "CIS2_ROLES_JSON", roles);
     }
     else {
@@ -411,19 +445,37 @@ static int render_selected_role(render_ctx *ctx, const json_t *claims,
 
 /* ---- CIS2_CLAIMS_JSON and CIS2_CLAIM_<NAME> ------------------------------ */
 
-static void render_claims_json(render_ctx *ctx, const json_t *claims)
+/* The text of CIS2_CLAIMS_JSON: the claims without the secret ones, in
+ * jansson's member order; *proles_text is the roles' value inside it (the
+ * same bytes CIS2_ROLES_JSON holds), or NULL. One pass over the claims
+ * writes both (the roles are most of the text). */
+static const char *claims_json_text(render_ctx *ctx, const json_t *claims,
+                                    const char **proles_text)
 {
-    json_t *copy = json_copy((json_t *)claims);
+    json_t *copy;
     const char *const *k;
+    const char *s;
+    cis2_json_span_t span;
 
+    *proles_text = NULL;
+    if (cis2_json_write(&s, NULL, &span, claims, secret_claims,
+                        "nhsid_nrbac_roles", ctx->p) == APR_SUCCESS) {
+        if (span.len > 0) {
+            *proles_text = apr_pstrmemdup(ctx->p, s + span.off, span.len);
+        }
+        return s;
+    }
+    /* what the writer refuses (see json_text_fast), jansson renders */
+    copy = json_copy((json_t *)claims);
     if (copy == NULL) {
-        return;
+        return NULL;
     }
     for (k = secret_claims; *k != NULL; k++) {
         json_object_del(copy, *k);
     }
-    push_json(ctx, "CIS2_CLAIMS_JSON", copy);
+    s = json_text(ctx->p, copy);
     json_decref(copy);
+    return s;
 }
 
 /* CIS2_CLAIM_ + name upper-cased, each byte outside [A-Z0-9] as '_'. */
@@ -516,7 +568,7 @@ apr_status_t cis2_claims_render(apr_array_header_t **penv,
     const char *ru_claim = "sub";
     int export_json = 1;
     const json_t *ru, *roles, *orgs;
-    const char *ru_val;
+    const char *ru_val, *claims_text, *roles_text = NULL;
     render_ctx ctx;
     apr_int64_t t;
     int aal, ial, mapped;
@@ -593,9 +645,11 @@ apr_status_t cis2_claims_render(apr_array_header_t **penv,
     if (!json_is_array(orgs)) {
         orgs = NULL;
     }
-    render_role_lists(&ctx, roles, orgs);
+    claims_text = export_json ? claims_json_text(&ctx, claims, &roles_text)
+                              : NULL;
+    render_role_lists(&ctx, roles, orgs, roles_text);
     if (export_json) {
-        render_claims_json(&ctx, claims);
+        push_json_text(&ctx, "CIS2_CLAIMS_JSON", claims_text);
     }
     mapped = render_selected_role(&ctx, claims, roles, orgs);
 

@@ -7,10 +7,16 @@
  * containing "verify", an `alg` (if any) that we implement, and a modulus of
  * at least 2048 bits. Kids are opaque (CIS2 uses standard base64 with '/',
  * '+', '='): compared byte for byte, never decoded. cis2_jwt.c verifies with
- * the key chosen here.
+ * the key chosen here, as an OpenSSL key made once when the set is parsed
+ * (cjose still imports and checks each key; it no longer verifies).
  */
 #include <string.h>
 #include <apr_strings.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "cis2_jwks.h"
 #include "cis2_jwt.h"
@@ -23,6 +29,9 @@
 
 typedef struct jwk_entry {
     cjose_jwk_t *jwk;
+    EVP_PKEY *pkey;     /* the same public key for OpenSSL, built once */
+    EVP_MD_CTX *tmpl[2];/* verification set up for RS256, PS256 (or NULL) */
+    apr_size_t mod_len; /* its modulus in bytes */
     const char *kid;    /* the key's kid, or NULL */
     const char *alg;    /* the key's own alg member, or NULL */
 } jwk_entry;
@@ -35,6 +44,108 @@ static apr_status_t jwk_release(void *data)
 {
     cjose_jwk_release((cjose_jwk_t *)data);
     return APR_SUCCESS;
+}
+
+static apr_status_t pkey_release(void *data)
+{
+    EVP_PKEY_free((EVP_PKEY *)data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t mdctx_release(void *data)
+{
+    EVP_MD_CTX_free((EVP_MD_CTX *)data);
+    return APR_SUCCESS;
+}
+
+/* the algs a key keeps a ready verification context for (jwk_entry.tmpl) */
+static const char *const tmpl_algs[2] = {"RS256", "PS256"};
+
+/* The digest of a JWS alg (RFC 7518 §3.1): the number after RS/PS. */
+static const EVP_MD *alg_md(const char *alg)
+{
+    if ((alg[0] != 'R' && alg[0] != 'P') || alg[1] != 'S') {
+        return NULL;
+    }
+    if (strcmp(alg + 2, "256") == 0) {
+        return EVP_sha256();
+    }
+    if (strcmp(alg + 2, "384") == 0) {
+        return EVP_sha384();
+    }
+    if (strcmp(alg + 2, "512") == 0) {
+        return EVP_sha512();
+    }
+    return NULL;
+}
+
+EVP_MD_CTX *cis2_jwks_verify_ctx(EVP_PKEY *key, const char *alg)
+{
+    const EVP_MD *md = alg != NULL ? alg_md(alg) : NULL;
+    EVP_MD_CTX *mctx;
+    EVP_PKEY_CTX *pctx = NULL;
+
+    if (md == NULL || key == NULL || (mctx = EVP_MD_CTX_new()) == NULL) {
+        return NULL;
+    }
+    if (EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key) != 1
+        || (alg[0] == 'P'
+            && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING)
+                != 1
+                || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1
+                || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+                                                    RSA_PSS_SALTLEN_DIGEST)
+                   != 1))) {
+        EVP_MD_CTX_free(mctx);      /* frees pctx with it */
+        return NULL;
+    }
+    return mctx;
+}
+
+/* The RSA public key (n, e: members bad_rsa_members has already proven
+ * canonical base64url) as an OpenSSL key, made once per JWKS so a login's
+ * verification neither imports the key nor goes through cjose. NULL on
+ * failure. */
+static EVP_PKEY *rsa_pkey(const json_t *k, apr_pool_t *p)
+{
+    unsigned char *nbin, *ebin;
+    apr_size_t nlen, elen;
+    BIGNUM *n = NULL, *e = NULL;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    const json_t *jn = json_object_get(k, "n"), *je = json_object_get(k, "e");
+
+    if (cis2_b64url_decode(&nbin, &nlen, json_string_value(jn),
+                           json_string_length(jn), NULL, p) != APR_SUCCESS
+        || cis2_b64url_decode(&ebin, &elen, json_string_value(je),
+                              json_string_length(je), NULL, p)
+           != APR_SUCCESS) {
+        return NULL;
+    }
+    n = BN_bin2bn(nbin, (int)nlen, NULL);
+    e = BN_bin2bn(ebin, (int)elen, NULL);
+    bld = OSSL_PARAM_BLD_new();
+    /* a public exponent must be odd and at least 3 (e = 1 would make
+     * every "signature" its own message) */
+    if (n == NULL || e == NULL || bld == NULL
+        || !BN_is_odd(e) || BN_is_one(e)
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
+        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
+        || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL
+        || (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL
+        || EVP_PKEY_fromdata_init(ctx) <= 0
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    return pkey;
 }
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -51,22 +162,6 @@ static int ops_allow_verify(const json_t *ops)
         }
     }
     return 0;
-}
-
-/* An RSA public exponent (big-endian) that is odd and at least 3. */
-static int exponent_ok(const unsigned char *e, apr_size_t n)
-{
-    apr_size_t i;
-
-    if (!(e[n - 1] & 1)) {
-        return 0;
-    }
-    for (i = 0; i + 1 < n; i++) {
-        if (e[i] != 0) {
-            return 1;
-        }
-    }
-    return e[n - 1] > 1;
 }
 
 /* cjose's own base64url decoder asserts (abort()) on impossible lengths
@@ -99,11 +194,6 @@ static const char *bad_rsa_members(const json_t *k, apr_pool_t *p)
                     != APR_SUCCESS
                  || binlen == 0) {
             why = "RSA key member is not canonical base64url";
-        }
-        else if (i == 1 && !exponent_ok(bin, binlen)) {
-            /* a public exponent must be odd and at least 3 (e = 1 would
-             * make every "signature" its own message) */
-            why = "RSA public exponent is even or 1";
         }
     }
     return why;
@@ -156,8 +246,10 @@ static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
     const char *why = unusable_reason(k, p);
     const char *kid = json_is_object(k) ? cis2_json_str(k, "kid") : NULL;
     cjose_jwk_t *jwk;
+    EVP_PKEY *pkey = NULL;
     cjose_err cerr;
     jwk_entry *e;
+    int i;
 
     if (why == NULL) {
         /* a json_t is what cjose keeps behind cjose_header_t */
@@ -173,11 +265,32 @@ static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
             cjose_jwk_release(jwk);
             why = "RSA modulus shorter than 2048 bits";
         }
+        else if ((pkey = rsa_pkey(k, p)) == NULL
+                 || EVP_PKEY_get_bits(pkey)
+                    != (int)cjose_jwk_get_keysize(jwk, &cerr)) {
+            /* cannot happen for a key cjose took; refuse rather than
+             * verify with a key other than the one checked above */
+            EVP_PKEY_free(pkey);
+            cjose_jwk_release(jwk);
+            why = "RSA key not usable by OpenSSL";
+        }
         else {
             apr_pool_cleanup_register(p, jwk, jwk_release,
                                       apr_pool_cleanup_null);
+            apr_pool_cleanup_register(p, pkey, pkey_release,
+                                      apr_pool_cleanup_null);
             e = apr_array_push(jwks->keys);
             e->jwk = jwk;
+            e->pkey = pkey;
+            e->mod_len = (apr_size_t)(EVP_PKEY_get_bits(pkey) + 7) / 8;
+            for (i = 0; i < 2; i++) {
+                /* a failure only means the slower path per token */
+                e->tmpl[i] = cis2_jwks_verify_ctx(pkey, tmpl_algs[i]);
+                if (e->tmpl[i] != NULL) {
+                    apr_pool_cleanup_register(p, e->tmpl[i], mdctx_release,
+                                              apr_pool_cleanup_null);
+                }
+            }
             e->kid = kid ? apr_pstrdup(p, kid) : NULL;
             e->alg = cis2_json_str(k, "alg");
             e->alg = e->alg ? apr_pstrdup(p, e->alg) : NULL;
@@ -256,9 +369,10 @@ static int alg_fits(const jwk_entry *e, const char *alg)
     return alg != NULL && strcmp(e->alg, alg) == 0;
 }
 
-apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
-                            const char *kid, const char *alg,
-                            const cis2_err_t **perr, apr_pool_t *p)
+static apr_status_t find_entry(const jwk_entry **pkey,
+                               const cis2_jwks_t *jwks, const char *kid,
+                               const char *alg, const cis2_err_t **perr,
+                               apr_pool_t *p)
 {
     const jwk_entry *keys;
     int i, kid_seen = 0;
@@ -278,7 +392,7 @@ apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
             return cis2_err_set(perr, p, CIS2_E_KID_UNKNOWN,
                                 "the only JWKS key is for another alg");
         }
-        *pkey = keys[0].jwk;
+        *pkey = &keys[0];
         return APR_SUCCESS;
     }
     for (i = 0; i < jwks->keys->nelts; i++) {
@@ -288,7 +402,7 @@ apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
         }
         kid_seen = 1;
         if (alg_fits(&keys[i], alg)) {
-            *pkey = keys[i].jwk;
+            *pkey = &keys[i];
             return APR_SUCCESS;
         }
     }
@@ -299,4 +413,42 @@ apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
     }
     return cis2_err_set(perr, p, CIS2_E_KID_UNKNOWN,
                         "no JWKS key has the token's kid");
+}
+
+apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
+                            const char *kid, const char *alg,
+                            const cis2_err_t **perr, apr_pool_t *p)
+{
+    const jwk_entry *e;
+
+    if (find_entry(&e, jwks, kid, alg, perr, p) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    *pkey = e->jwk;
+    return APR_SUCCESS;
+}
+
+apr_status_t cis2_jwks_find_pkey(EVP_PKEY **ppkey, apr_size_t *pmod_len,
+                                 const EVP_MD_CTX **ptmpl,
+                                 const cis2_jwks_t *jwks, const char *kid,
+                                 const char *alg, const cis2_err_t **perr,
+                                 apr_pool_t *p)
+{
+    const jwk_entry *e;
+    int i;
+
+    if (find_entry(&e, jwks, kid, alg, perr, p) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    *ppkey = e->pkey;
+    *pmod_len = e->mod_len;
+    if (ptmpl != NULL) {
+        *ptmpl = NULL;
+        for (i = 0; i < 2 && alg != NULL; i++) {
+            if (strcmp(alg, tmpl_algs[i]) == 0) {
+                *ptmpl = e->tmpl[i];
+            }
+        }
+    }
+    return APR_SUCCESS;
 }

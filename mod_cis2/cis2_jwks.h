@@ -10,6 +10,7 @@
 #define CIS2_JWKS_H
 
 #include <cjose/cjose.h>
+#include <openssl/evp.h>
 #include "cis2.h"
 
 typedef struct cis2_jwks_t cis2_jwks_t;
@@ -33,5 +34,27 @@ int cis2_jwks_count(const cis2_jwks_t *jwks);
 apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
                             const char *kid, const char *alg,
                             const cis2_err_t **perr, apr_pool_t *p);
+
+/** The same selection as cis2_jwks_find, giving the key as an OpenSSL
+ *  public key built once when the set was parsed (per process, per JWKS
+ *  generation; safe to use from several threads at once) and its modulus
+ *  length in bytes. With ptmpl, also the key's verification context made
+ *  ready for `alg` when the set was parsed (RS256 and PS256, the algs an
+ *  OP uses; NULL for the others): copy it (EVP_MD_CTX_copy_ex, a read of
+ *  the template, safe from several threads) rather than set one up per
+ *  token, which looks up the digest and signature methods each time. All
+ *  belong to the set: valid while the set's pool lives; the caller must
+ *  not free them. */
+apr_status_t cis2_jwks_find_pkey(EVP_PKEY **ppkey, apr_size_t *pmod_len,
+                                 const EVP_MD_CTX **ptmpl,
+                                 const cis2_jwks_t *jwks, const char *kid,
+                                 const char *alg, const cis2_err_t **perr,
+                                 apr_pool_t *p);
+
+/** A new digest-verify context for an RSA key and a JWS alg: PKCS #1 v1.5
+ *  for RS256/384/512 (RFC 7518 §3.3), PSS with MGF1 on the same hash and a
+ *  salt as long as the hash for PS256/384/512 (§3.5). NULL for another alg
+ *  or on failure. The caller frees it (EVP_MD_CTX_free). */
+EVP_MD_CTX *cis2_jwks_verify_ctx(EVP_PKEY *key, const char *alg);
 
 #endif /* CIS2_JWKS_H */

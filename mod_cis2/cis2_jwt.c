@@ -4,13 +4,17 @@
  * parse of the compact serialisation (RFC 7515 §7.1) into pool-owned JSON;
  * signature verification, where the algorithm is checked against our
  * allow-list before any key is looked at (so `none` and HS* never reach a
- * key, PEER.md §6) and cjose then verifies with the RSA key cis2_jwks.c
- * picked; and the ID token claim checks of OIDC Core §3.1.3.7.
+ * key, PEER.md §6) and OpenSSL then verifies the signature bytes decoded
+ * by the parse with the key cis2_jwks.c picked (an EVP_PKEY built once per
+ * JWKS: no second parse of the token, no key import per login); and the ID
+ * token claim checks of OIDC Core §3.1.3.7.
  */
 #include <string.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "cis2_jwt.h"
 #include "cis2_json.h"
@@ -83,8 +87,7 @@ apr_status_t cis2_jws_parse(cis2_jws_t **pjws, const char *compact,
         return cis2_err_set(perr, p, CIS2_E_JWS_FORMAT,
                             "JWS has an empty part");
     }
-    /* the signature is decoded only to prove it canonical; cjose decodes
-     * it again when verifying */
+    /* the signature is decoded once, here: verification uses these bytes */
     if (decode_part(&hdr, &hlen, compact, dot[0], "header", perr, p)
         != APR_SUCCESS
         || decode_part(&pl, &plen, compact + dot[0] + 1, dot[1] - dot[0] - 1,
@@ -135,6 +138,9 @@ apr_status_t cis2_jws_parse(cis2_jws_t **pjws, const char *compact,
     }
     jws->compact = apr_pstrmemdup(p, compact, len);
     jws->compact_len = len;
+    jws->signed_len = dot[1];
+    jws->sig = sig;
+    jws->sig_len = slen;
     *pjws = jws;
     return APR_SUCCESS;
 }
@@ -202,11 +208,13 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
                              const apr_array_header_t *allowed_algs,
                              const cis2_err_t **perr, apr_pool_t *p)
 {
-    const cjose_jwk_t *key = NULL;
-    cjose_jws_t *cj = NULL;
-    cjose_err cerr;
-    const char *cj_alg, *sig_b64;
-    apr_size_t sig_len, mod_len;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *mctx = NULL;
+    const EVP_MD_CTX *tmpl = NULL;
+    const unsigned char *sig;
+    apr_size_t sig_len, mod_len, signed_len;
+    unsigned char *dec;
+    const char *dot;
     apr_status_t rv;
 
     if (jws == NULL || jws->alg == NULL || jws->compact == NULL) {
@@ -220,41 +228,58 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
                             "JWS alg %s is not allowed",
                             alg_for_log(jws->alg));
     }
-    rv = cis2_jwks_find(&key, jwks, jws->kid, jws->alg, perr, p);
+    /* a key of the JWKS: RSA, for signatures, of at least 2048 bits, its
+     * own alg (if any) this one (cis2_jwks.c); the OpenSSL key was built
+     * when the JWKS was parsed, not per token */
+    rv = cis2_jwks_find_pkey(&key, &mod_len, &tmpl, jwks, jws->kid, jws->alg,
+                             perr, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    if (cjose_jwk_get_kty(key, &cerr) != CJOSE_JWK_KTY_RSA) {
-        return cis2_err_set(perr, p, CIS2_E_ALG,
-                            "the selected key is not an RSA key");
+    sig = jws->sig;
+    sig_len = jws->sig_len;
+    signed_len = jws->signed_len;
+    if (sig == NULL) {
+        /* a cis2_jws_t not made by cis2_jws_parse: find the parts */
+        dot = strrchr(jws->compact, '.');
+        if (dot == NULL
+            || cis2_b64url_decode(&dec, &sig_len, dot + 1,
+                                  (apr_size_t)(jws->compact
+                                               + jws->compact_len - dot - 1),
+                                  NULL, p) != APR_SUCCESS) {
+            return cis2_err_set(perr, p, CIS2_E_JWS_FORMAT,
+                                "JWS signature is not canonical base64url");
+        }
+        sig = dec;
+        signed_len = (apr_size_t)(dot - jws->compact);
     }
     /* RFC 7518 §3.3/§3.5: an RSA signature is exactly as long as the
-     * modulus; checked here so cjose never sees a short buffer */
-    sig_b64 = strrchr(jws->compact, '.') + 1;
-    sig_len = ((apr_size_t)(jws->compact + jws->compact_len - sig_b64) * 3) / 4;
-    mod_len = (cjose_jwk_get_keysize(key, &cerr) + 7) / 8;
+     * modulus */
     if (sig_len != mod_len) {
         return cis2_err_set(perr, p, CIS2_E_SIGNATURE,
                             "signature length does not match the key");
     }
-
-    cj = cjose_jws_import(jws->compact, jws->compact_len, &cerr);
-    if (cj == NULL) {
-        rv = cis2_err_set(perr, p, CIS2_E_JWS_FORMAT,
-                          "cjose cannot import the JWS");
+    /* the key's context made ready when the JWKS was parsed (RS256,
+     * PS256), copied; else one set up now */
+    if (tmpl != NULL) {
+        mctx = EVP_MD_CTX_new();
+        if (mctx != NULL && EVP_MD_CTX_copy_ex(mctx, tmpl) != 1) {
+            EVP_MD_CTX_free(mctx);
+            mctx = NULL;
+        }
+    }
+    else {
+        mctx = cis2_jwks_verify_ctx(key, jws->alg);
+    }
+    if (mctx == NULL) {
+        rv = cis2_err_set(perr, p, CIS2_E_CRYPTO,
+                          "cannot set up the signature check");
         goto done;
     }
-    /* cjose picks its algorithm from its own parse of the header: it must
-     * be the alg we just allowed (our parse refused duplicate members, so
-     * the two parsers cannot disagree, but check rather than assume) */
-    cj_alg = cjose_header_get(cjose_jws_get_protected(cj), CJOSE_HDR_ALG,
-                              &cerr);
-    if (cj_alg == NULL || strcmp(cj_alg, jws->alg) != 0) {
-        rv = cis2_err_set(perr, p, CIS2_E_ALG,
-                          "cjose reads a different alg from the header");
-        goto done;
-    }
-    if (!cjose_jws_verify(cj, key, &cerr)) {
+    /* used once: the final step need not keep the context reusable */
+    EVP_MD_CTX_set_flags(mctx, EVP_MD_CTX_FLAG_FINALISE);
+    if (EVP_DigestVerifyUpdate(mctx, jws->compact, signed_len) != 1
+        || EVP_DigestVerifyFinal(mctx, sig, sig_len) != 1) {
         rv = cis2_err_set(perr, p, CIS2_E_SIGNATURE,
                           "JWS signature does not verify");
         goto done;
@@ -262,9 +287,7 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
     rv = APR_SUCCESS;
 
 done:
-    if (cj != NULL) {
-        cjose_jws_release(cj);
-    }
+    EVP_MD_CTX_free(mctx);
     if (rv != APR_SUCCESS) {
         /* a failed verify leaves OpenSSL errors behind on this thread;
          * they must not surface in a later, unrelated TLS call */

@@ -20,8 +20,12 @@ typedef struct cis2_jws_t {
     const char *typ;        /* header typ or NULL */
     json_t *header;         /* owned by the pool */
     json_t *payload;        /* owned by the pool; always a JSON object */
-    const char *compact;    /* the input, for cjose verification */
+    const char *compact;    /* the input */
     apr_size_t compact_len;
+    apr_size_t signed_len;  /* bytes of compact that are signed (header
+                               '.' payload: RFC 7515 §5.2 step 8) */
+    const unsigned char *sig;   /* the decoded signature */
+    apr_size_t sig_len;
 } cis2_jws_t;
 
 /** Split and decode a compact JWS of at most max_len bytes (0 =

@@ -64,21 +64,25 @@ apr_status_t cis2_login_begin_opts(const char **pstate, cis2_pending_t **ppl,
     const cis2_provider_meta_t *meta;
     cis2_auth_request_t req;
     cis2_pending_t *pl;
-    const char *state, *challenge;
+    const char *state, *challenge, *fresh[4];
 
     if (cis2_provider_meta(&meta, c->provider, perr, p) != APR_SUCCESS) {
         return APR_EGENERAL;
     }
     pl = apr_pcalloc(p, sizeof(*pl));
-    state = cis2_random_token(p, CIS2_RANDOM_BYTES);
-    pl->nonce = cis2_random_token(p, CIS2_RANDOM_BYTES);
-    if (state == NULL || pl->nonce == NULL
-        || cis2_oidc_pkce(&pl->code_verifier, &challenge, p) != APR_SUCCESS) {
+    /* state, nonce, PKCE verifier (RFC 7636 §4.1: 32 octets, 43
+     * characters) and, for a new browser, its binding: one draw */
+    if (cis2_random_tokens(fresh, binding == NULL ? 4 : 3, CIS2_RANDOM_BYTES,
+                           p) != APR_SUCCESS) {
         return cis2_err_set(perr, p, CIS2_E_CRYPTO,
                             "random generator failed");
     }
+    state = fresh[0];
+    pl->nonce = fresh[1];
+    pl->code_verifier = fresh[2];
+    challenge = cis2_oidc_pkce_challenge(p, pl->code_verifier);
     pl->client_id = c->client_id;
-    pl->binding = binding;
+    pl->binding = binding != NULL ? binding : fresh[3];
     pl->return_url = return_url;
     pl->acr_values = o && o->acr_values ? o->acr_values : c->acr_values;
     pl->created = now;

@@ -104,6 +104,28 @@ const char *cis2_random_token(apr_pool_t *p, apr_size_t nbytes)
     return s;
 }
 
+apr_status_t cis2_random_tokens(const char **out, int n, apr_size_t nbytes,
+                                apr_pool_t *p)
+{
+    unsigned char buf[256];
+    apr_size_t total;
+    int i;
+
+    if (n <= 0 || nbytes == 0 || nbytes > sizeof(buf)
+        || (apr_size_t)n > sizeof(buf) / nbytes) {
+        return APR_EINVAL;
+    }
+    total = (apr_size_t)n * nbytes;
+    if (cis2_random_bytes(buf, total) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    for (i = 0; i < n; i++) {
+        out[i] = cis2_b64url_encode(p, buf + (apr_size_t)i * nbytes, nbytes);
+    }
+    OPENSSL_cleanse(buf, total);
+    return APR_SUCCESS;
+}
+
 const char *cis2_random_ref(apr_pool_t *p)
 {
     /* 32 symbols, no 0/O/1/l/I: easy to read out over the phone */

@@ -443,12 +443,9 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
             || (binding != NULL && strlen(binding) != 43))) {
         binding = NULL;
     }
-    if (binding == NULL) {
-        binding = cis2_random_token(r->pool, CIS2_RANDOM_BYTES);
-    }
-    if (binding == NULL
-        || cis2_login_begin_opts(&state, &pl, &url, sc->login, o, binding,
-                                 back, now, &err, r->pool)
+    /* without a binding, the sign-in draws one with its own values */
+    if (cis2_login_begin_opts(&state, &pl, &url, sc->login, o, binding,
+                              back, now, &err, r->pool)
            != APR_SUCCESS
         || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
         || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
@@ -470,6 +467,7 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
                        NULL, NULL);
         return DONE;
     }
+    binding = pl->binding;
     track_pending(r, sc, st, binding, state, now, ttl);
     memset(&ca, 0, sizeof(ca));
     ca.path = "/";

@@ -76,7 +76,7 @@ static const char *make_header(apr_pool_t *p, const jwtmint_opts_t *o)
 
 /* Sign `input` with an RS* or PS* algorithm and the PEM key in `file`. */
 static unsigned char *sign_rsa(apr_pool_t *p, size_t *plen, const char *alg,
-                               const char *file, const char *input)
+                               const char *file, const char *input, int flags)
 {
     const EVP_MD *md = md_for(alg);
     EVP_PKEY *pk = NULL;
@@ -105,7 +105,9 @@ static unsigned char *sign_rsa(apr_pool_t *p, size_t *plen, const char *alg,
     }
     if (alg[0] == 'P'
         && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1
-            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST)
+            || EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
+                   (flags & JWTMINT_PSS_SALT_MAX) ? RSA_PSS_SALTLEN_MAX
+                                                  : RSA_PSS_SALTLEN_DIGEST)
                != 1)) {
         goto done;
     }
@@ -162,7 +164,7 @@ const char *jwtmint(apr_pool_t *p, const jwtmint_opts_t *o,
         siglen = n;
     }
     else if (strncmp(salg, "RS", 2) == 0 || strncmp(salg, "PS", 2) == 0) {
-        sig = sign_rsa(p, &siglen, salg, o->key_file, input);
+        sig = sign_rsa(p, &siglen, salg, o->key_file, input, o->flags);
         if (sig == NULL) {
             return NULL;
         }

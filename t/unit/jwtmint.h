@@ -16,6 +16,8 @@
 #define JWTMINT_TAMPER  0x01    /* flip a bit in the middle of the signature */
 #define JWTMINT_NO_SIG  0x02    /* emit "h.p." whatever the algorithm */
 #define JWTMINT_NO_ALG  0x04    /* leave alg out of the header */
+#define JWTMINT_PSS_SALT_MAX 0x08   /* PS*: longest salt, not the hash's
+                                       length RFC 7518 §3.5 requires */
 
 typedef struct jwtmint_opts_t {
     const char *alg;            /* header alg; NULL = "RS256" */

@@ -7,6 +7,7 @@
  * oversized values dropped (and logged by name only), the REMOTE_USER claim,
  * and CIS2_CLAIM_<NAME> naming.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 
@@ -454,6 +455,54 @@ START_TEST(orgs_fallback_to_roles)
 }
 END_TEST
 
+/* The JSON variables are jansson's compact dump, byte for byte (as they
+ * were when jansson wrote them): CIS2_ROLES_JSON the roles, also when it
+ * is cut out of CIS2_CLAIMS_JSON, and CIS2_CLAIMS_JSON the merged claims
+ * without the secret ones, in the merge's member order. */
+static const char *jansson_text(const json_t *j)
+{
+    char *d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *out = apr_pstrdup(g_pool, d);
+
+    free(d);
+    return out;
+}
+
+START_TEST(json_variables_are_jansson_dumps)
+{
+    static const char *const users[] = { "doctor", "fiveroles", "manyroles" };
+    static const char *const secret[] = {
+        "nonce", "at_hash", "c_hash", "s_hash", "sid",
+        "org.forgerock.openidconnect.ops", "access_token", "refresh_token",
+        "id_token"
+    };
+    cis2_claims_opts_t off = { NULL, 0 };
+    apr_size_t i, k, len;
+
+    for (i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+        const char *it = cis2_test_slurp(apr_psprintf(g_pool,
+                             "claims-%s-idtoken.json", users[i]), &len);
+        const char *ui = cis2_test_slurp(apr_psprintf(g_pool,
+                             "claims-%s-userinfo.json", users[i]), &len);
+        json_t *claims = cis2_claims_merge(g_pool, parse(it), parse(ui));
+        json_t *copy = cis2_json_own(g_pool, json_copy(claims));
+        const char *roles = jansson_text(json_object_get(claims,
+                                                 "nhsid_nrbac_roles"));
+        apr_array_header_t *env = render_ok(claims, NULL, NULL);
+
+        for (k = 0; k < sizeof(secret) / sizeof(secret[0]); k++) {
+            json_object_del(copy, secret[k]);
+        }
+        ck_assert_str_eq(var(env, "CIS2_ROLES_JSON"), roles);
+        ck_assert_str_eq(var(env, "CIS2_CLAIMS_JSON"), jansson_text(copy));
+        /* without CIS2_CLAIMS_JSON the roles are written on their own */
+        env = render_ok(claims, &off, NULL);
+        ck_assert_str_eq(var(env, "CIS2_ROLES_JSON"), roles);
+        ck_assert_ptr_null(var(env, "CIS2_CLAIMS_JSON"));
+    }
+}
+END_TEST
+
 START_TEST(control_chars_dropped)
 {
     json_t *c = parse("{\"sub\":\"1\",\"name\":\"Jane\\nSmith\","
@@ -737,6 +786,7 @@ Suite *cis2_test_suite(void)
     tc = tcase_create("hostile");
     cis2_test_fixture(tc);
     tcase_add_test(tc, control_chars_dropped);
+    tcase_add_test(tc, json_variables_are_jansson_dumps);
     tcase_add_test(tc, oversized_values_dropped);
     tcase_add_test(tc, remote_user_claim);
     tcase_add_test(tc, claim_naming);

@@ -4,7 +4,9 @@
  * opaque kid and alg, limits, and that every cjose key goes with its pool.
  * Fixtures from t/unit/data/make-fixtures.sh.
  */
+#include <stdio.h>
 #include <string.h>
+#include <openssl/pem.h>
 #include <apr_strings.h>
 #include <jansson.h>
 
@@ -312,6 +314,57 @@ START_TEST(find_by_kid_byte_for_byte)
 }
 END_TEST
 
+/* The OpenSSL key built at parse is the cjose key that was checked: same
+ * selection, same modulus (compared with the PEM of key1). */
+START_TEST(pkey_is_the_selected_key)
+{
+    cis2_jwks_t *jwks = load("jwks.json");
+    EVP_PKEY *k1 = NULL, *k2 = NULL, *pem;
+    apr_size_t mod_len = 0;
+    const cis2_err_t *err = NULL;
+    FILE *f = fopen(cis2_test_data("key1.pub.pem"), "r");
+
+    ck_assert_ptr_nonnull(f);
+    pem = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    fclose(f);
+    ck_assert_ptr_nonnull(pem);
+    ck_assert_int_eq(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, KID1, "RS256",
+                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_uint_eq(mod_len, 256);
+    ck_assert_int_eq(EVP_PKEY_eq(k1, pem), 1);
+    ck_assert_int_eq(cis2_jwks_find_pkey(&k2, &mod_len, NULL, jwks, KID2, "RS512",
+                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_ne(EVP_PKEY_eq(k2, pem), 1);
+    /* ready verification contexts for RS256 and PS256 only */
+    {
+        const EVP_MD_CTX *t = NULL;
+        const char *with[] = {"RS256", "PS256"}, *without[] = {"RS384",
+                                                              "PS512"};
+        int i;
+
+        for (i = 0; i < 2; i++) {
+            ck_assert_int_eq(cis2_jwks_find_pkey(&k1, &mod_len, &t, jwks,
+                                                 KID1, with[i], &err,
+                                                 g_pool), APR_SUCCESS);
+            ck_assert_ptr_nonnull(t);
+            ck_assert_int_eq(cis2_jwks_find_pkey(&k1, &mod_len, &t, jwks,
+                                                 KID1, without[i], &err,
+                                                 g_pool), APR_SUCCESS);
+            ck_assert_ptr_null(t);
+        }
+    }
+    /* what cis2_jwks_find refuses, so does this */
+    ck_assert_int_ne(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, "nope",
+                                         "RS256", &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_KID_UNKNOWN);
+    ck_assert_int_ne(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, NULL, "RS256",
+                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(err->code, CIS2_E_KID_UNKNOWN);
+    EVP_PKEY_free(pem);
+}
+END_TEST
+
 /* Near misses of KID1: decoding, re-encoding or folding would match. */
 static const char *const kid_misses[] = {
     "b/O6OvVv1+y+WgrH5Ui9WTioLt0",              /* padding dropped */
@@ -461,6 +514,7 @@ Suite *cis2_test_suite(void)
     tc = tcase_create("find");
     cis2_test_fixture(tc);
     tcase_add_test(tc, find_by_kid_byte_for_byte);
+    tcase_add_test(tc, pkey_is_the_selected_key);
     tcase_add_loop_test(tc, kid_near_misses_are_unknown, 0,
                         sizeof(kid_misses) / sizeof(kid_misses[0]));
     tcase_add_test(tc, no_kid_needs_exactly_one_key);

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <jansson.h>
 
 #include "testmain.h"
@@ -191,6 +192,18 @@ static const struct {
       "PS256", NULL, CIS2_E_NONE },
     { "PS512 allowed", "PS512", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
       "RS256", "PS512", CIS2_E_NONE },
+    { "PS384 allowed", "PS384", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
+      "PS384", NULL, CIS2_E_NONE },
+    { "RS384 allowed", "RS384", NULL, SIGN_KEY1, KID1, 0, "jwks.json",
+      "RS384", NULL, CIS2_E_NONE },
+    { "PS256 with a salt longer than the hash (RFC 7518 3.5)", "PS256", NULL,
+      SIGN_KEY1, KID1, JWTMINT_PSS_SALT_MAX, "jwks.json", "PS256", NULL,
+      CIS2_E_SIGNATURE },
+    { "PS256 signature under an RS256 header", "RS256", "PS256", SIGN_KEY1,
+      KID1, JWTMINT_PSS_SALT_MAX, "jwks.json", NULL, NULL,
+      CIS2_E_SIGNATURE },
+    { "header PS512, signed PS256", "PS512", "PS256", SIGN_KEY1, KID1, 0,
+      "jwks.json", "PS512", NULL, CIS2_E_SIGNATURE },
     { "RS384 not in the default allow-list", "RS384", NULL, SIGN_KEY1, KID1,
       0, "jwks.json", NULL, NULL, CIS2_E_ALG },
     { "RS256 not in a list of RS512", "RS256", NULL, SIGN_KEY1, KID1, 0,
@@ -303,6 +316,81 @@ START_TEST(alg_refused_before_key_lookup)
 }
 END_TEST
 
+/* Several threads verify with one JWKS at once, as httpd's workers do:
+ * RS256 and PS256 through the key's ready contexts (copied per token),
+ * PS512 through one set up per token, and a tampered RS256 token each
+ * time refused. Each thread gets its own pool; the set is shared. */
+typedef struct verify_job {
+    const cis2_jwks_t *jwks;
+    const apr_array_header_t *allow;
+    const char *good[3], *bad;
+    int failures;
+} verify_job;
+
+static void *APR_THREAD_FUNC verify_thread(apr_thread_t *t, void *data)
+{
+    verify_job *j = data;
+    apr_pool_t *p;
+    const cis2_err_t *err;
+    cis2_jws_t *jws;
+    int i, k;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    for (i = 0; i < 100; i++) {
+        for (k = 0; k < 4; k++) {
+            const char *tok = k < 3 ? j->good[k] : j->bad;
+
+            err = NULL;
+            if (cis2_jws_parse(&jws, tok, strlen(tok), 0, &err, p)
+                != APR_SUCCESS
+                || (cis2_jws_verify(jws, j->jwks, j->allow, &err, p)
+                    == APR_SUCCESS) != (k < 3)) {
+                j->failures++;
+            }
+        }
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(verify_from_several_threads)
+{
+    jwtmint_opts_t o = { .kid = KID1 };
+    verify_job jobs[8];
+    apr_thread_t *th[8];
+    apr_status_t trv;
+    const char *algs3[3] = {"RS256", "PS256", "PS512"};
+    int i;
+
+    o.key_file = key_file("key1.pem");
+    memset(jobs, 0, sizeof(jobs));
+    jobs[0].jwks = load_jwks("jwks.json");
+    jobs[0].allow = algs("RS256", "PS256");
+    *(const char **)apr_array_push((apr_array_header_t *)jobs[0].allow) =
+        "PS512";
+    for (i = 0; i < 3; i++) {
+        o.alg = algs3[i];
+        jobs[0].good[i] = mint(&o, payload_text(NULL));
+    }
+    o.alg = "RS256";
+    o.flags = JWTMINT_TAMPER;
+    jobs[0].bad = mint(&o, payload_text(NULL));
+    for (i = 1; i < 8; i++) {
+        jobs[i] = jobs[0];
+    }
+    for (i = 0; i < 8; i++) {
+        ck_assert_int_eq(apr_thread_create(&th[i], NULL, verify_thread,
+                                           &jobs[i], g_pool), APR_SUCCESS);
+    }
+    for (i = 0; i < 8; i++) {
+        apr_thread_join(&trv, th[i]);
+        ck_assert_int_eq(jobs[i].failures, 0);
+    }
+}
+END_TEST
+
 /* Splice parts of two good tokens: the signature covers header and payload
  * as transmitted. */
 START_TEST(swapped_parts_do_not_verify)
@@ -371,6 +459,41 @@ START_TEST(good_token_end_to_end)
                                 g_pool), &err, CIS2_E_NONE, "verify");
     expect_code(cis2_jwt_check_id_token(jws->payload, &ex, &err, g_pool),
                 &err, CIS2_E_NONE, "claims");
+    /* the parse keeps what verification needs: the signed bytes and the
+     * decoded signature (2048-bit key: 256 bytes) */
+    ck_assert_uint_eq(jws->signed_len,
+                      (apr_size_t)(strrchr(t, '.') - t));
+    ck_assert_uint_eq(jws->sig_len, 256);
+}
+END_TEST
+
+/* A cis2_jws_t built by hand (no decoded signature): verification finds
+ * and decodes the signature part itself, and still refuses a bad one. */
+START_TEST(verify_without_parsed_signature)
+{
+    jwtmint_opts_t o = { .alg = "RS256", .kid = KID1 };
+    const cis2_err_t *err = NULL;
+    cis2_jws_t copy, *jws;
+    char *bad;
+
+    o.key_file = key_file("key1.pem");
+    jws = parse_ok(mint(&o, payload_text(NULL)));
+    copy = *jws;
+    copy.sig = NULL;
+    copy.sig_len = 0;
+    copy.signed_len = 0;
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_NONE, "by hand");
+    /* the last signature character changed: another signature */
+    bad = apr_pstrdup(g_pool, jws->compact);
+    bad[copy.compact_len - 2] = bad[copy.compact_len - 2] == 'A' ? 'B' : 'A';
+    copy.compact = bad;
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_SIGNATURE, "tampered");
+    /* a signature part that is not base64url */
+    bad[copy.compact_len - 1] = '*';
+    expect_code(cis2_jws_verify(&copy, load_jwks("jwks.json"), NULL, &err,
+                                g_pool), &err, CIS2_E_JWS_FORMAT, "garbage");
 }
 END_TEST
 
@@ -1056,7 +1179,9 @@ Suite *cis2_test_suite(void)
                         sizeof(sig_table) / sizeof(sig_table[0]));
     tcase_add_test(tc, alg_refused_before_key_lookup);
     tcase_add_test(tc, swapped_parts_do_not_verify);
+    tcase_add_test(tc, verify_from_several_threads);
     tcase_add_test(tc, good_token_end_to_end);
+    tcase_add_test(tc, verify_without_parsed_signature);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("parse");

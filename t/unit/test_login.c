@@ -206,6 +206,40 @@ START_TEST(begin_builds_the_authorization_request)
 }
 END_TEST
 
+/* A browser without a binding cookie gets one drawn with the sign-in's
+ * own values (one call to the generator): 43 characters, none of them
+ * shared with the state, the nonce or the verifier, a new one each time;
+ * a browser's own binding is kept as it is. */
+START_TEST(begin_draws_a_binding_for_a_new_browser)
+{
+    const cis2_err_t *err = NULL;
+    const char *state, *state2, *url;
+    cis2_pending_t *pl, *pl2;
+
+    ck_assert_int_eq(cis2_login_begin(&state, &pl, &url, &conf, NULL,
+                                      "/app/", now, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(pl->binding);
+    ck_assert_int_eq(strlen(pl->binding), 43);
+    ck_assert_int_eq(strlen(state), 43);
+    ck_assert_int_eq(strlen(pl->code_verifier), 43);
+    ck_assert_str_ne(pl->binding, state);
+    ck_assert_str_ne(pl->binding, pl->nonce);
+    ck_assert_str_ne(pl->binding, pl->code_verifier);
+    ck_assert_str_ne(state, pl->nonce);
+    ck_assert_str_ne(pl->nonce, pl->code_verifier);
+    ck_assert_int_eq(cis2_login_begin(&state2, &pl2, &url, &conf, NULL,
+                                      "/app/", now, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_str_ne(pl2->binding, pl->binding);
+    ck_assert_str_ne(state2, state);
+    ck_assert_int_eq(cis2_login_begin(&state2, &pl2, &url, &conf, "kept",
+                                      "/app/", now, &err, g_pool),
+                     APR_SUCCESS);
+    ck_assert_str_eq(pl2->binding, "kept");
+}
+END_TEST
+
 START_TEST(good_login_with_secret_post)
 {
     cis2_pending_t *pl = begin(NULL);
@@ -641,6 +675,7 @@ Suite *cis2_test_suite(void)
     tcase_add_test(tc, step_up_requirement_is_checked_at_the_callback);
     tcase_add_test(tc, session_carries_the_roles_for_authorization);
     tcase_add_test(tc, begin_builds_the_authorization_request);
+    tcase_add_test(tc, begin_draws_a_binding_for_a_new_browser);
     tcase_add_test(tc, good_login_with_secret_post);
     tcase_add_test(tc, token_request_carries_verifier_and_secret);
     tcase_add_test(tc, secret_basic_sends_credentials_in_the_header);

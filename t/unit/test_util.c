@@ -400,6 +400,30 @@ START_TEST(random_tokens)
     ck_assert_int_eq(strlen(cis2_random_token(g_pool, 64)), 86);
     ck_assert_ptr_null(cis2_random_token(g_pool, 0));
     ck_assert_ptr_null(cis2_random_token(g_pool, 65));
+    /* several from one draw: each its own, none repeated */
+    for (i = 0; i < 500; i++) {
+        const char *four[4];
+        int j;
+
+        ck_assert_int_eq(cis2_random_tokens(four, 4, CIS2_RANDOM_BYTES,
+                                            g_pool), APR_SUCCESS);
+        for (j = 0; j < 4; j++) {
+            ck_assert_int_eq(strlen(four[j]), 43);
+            ck_assert_ptr_null(apr_hash_get(seen, four[j],
+                                            APR_HASH_KEY_STRING));
+            apr_hash_set(seen, four[j], APR_HASH_KEY_STRING, four[j]);
+        }
+    }
+    {
+        const char *one[9];
+
+        ck_assert_int_eq(cis2_random_tokens(one, 8, 32, g_pool), APR_SUCCESS);
+        ck_assert_int_eq(cis2_random_tokens(one, 9, 32, g_pool), APR_EINVAL);
+        ck_assert_int_eq(cis2_random_tokens(one, 0, 32, g_pool), APR_EINVAL);
+        ck_assert_int_eq(cis2_random_tokens(one, 1, 0, g_pool), APR_EINVAL);
+        ck_assert_int_eq(cis2_random_tokens(one, 1, 257, g_pool),
+                         APR_EINVAL);
+    }
     for (i = 0; i < 200; i++) {
         t = cis2_random_ref(g_pool);
         ck_assert_int_eq(strlen(t), 8);
