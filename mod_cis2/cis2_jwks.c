@@ -14,6 +14,7 @@
 #include <apr_strings.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
@@ -97,6 +98,7 @@ EVP_MD_CTX *cis2_jwks_verify_ctx(EVP_PKEY *key, const char *alg)
                                                     RSA_PSS_SALTLEN_DIGEST)
                    != 1))) {
         EVP_MD_CTX_free(mctx);      /* frees pctx with it */
+        ERR_clear_error();          /* not left for a later TLS call */
         return NULL;
     }
     return mctx;
@@ -283,16 +285,20 @@ static void add_key(cis2_jwks_t *jwks, json_t *k, size_t idx, apr_pool_t *p)
             e->jwk = jwk;
             e->pkey = pkey;
             e->mod_len = (apr_size_t)(EVP_PKEY_get_bits(pkey) + 7) / 8;
+            e->alg = cis2_json_str(k, "alg");
             for (i = 0; i < 2; i++) {
-                /* a failure only means the slower path per token */
-                e->tmpl[i] = cis2_jwks_verify_ctx(pkey, tmpl_algs[i]);
+                /* a failure only means the slower path per token; none
+                 * for an alg the key's own `alg` rules out */
+                e->tmpl[i] = e->alg == NULL
+                             || strcmp(e->alg, tmpl_algs[i]) == 0
+                             ? cis2_jwks_verify_ctx(pkey, tmpl_algs[i])
+                             : NULL;
                 if (e->tmpl[i] != NULL) {
                     apr_pool_cleanup_register(p, e->tmpl[i], mdctx_release,
                                               apr_pool_cleanup_null);
                 }
             }
             e->kid = kid ? apr_pstrdup(p, kid) : NULL;
-            e->alg = cis2_json_str(k, "alg");
             e->alg = e->alg ? apr_pstrdup(p, e->alg) : NULL;
             return;
         }

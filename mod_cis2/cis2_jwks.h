@@ -40,9 +40,12 @@ apr_status_t cis2_jwks_find(const cjose_jwk_t **pkey, const cis2_jwks_t *jwks,
  *  generation; safe to use from several threads at once) and its modulus
  *  length in bytes. With ptmpl, also the key's verification context made
  *  ready for `alg` when the set was parsed (RS256 and PS256, the algs an
- *  OP uses; NULL for the others): copy it (EVP_MD_CTX_copy_ex, a read of
- *  the template, safe from several threads) rather than set one up per
- *  token, which looks up the digest and signature methods each time. All
+ *  OP uses; NULL for the others): copy it (EVP_MD_CTX_copy_ex) rather than
+ *  set one up per token, which looks up the digest and signature methods
+ *  each time. Copies from several threads at once: in OpenSSL 3.x the copy
+ *  only reads the template and takes references atomically (digest.c,
+ *  EVP_PKEY_CTX_dup); OpenSSL does not promise this in its documentation,
+ *  and test_jwt's threaded test exercises it. All
  *  belong to the set: valid while the set's pool lives; the caller must
  *  not free them. */
 apr_status_t cis2_jwks_find_pkey(EVP_PKEY **ppkey, apr_size_t *pmod_len,

@@ -260,15 +260,17 @@ apr_status_t cis2_jws_verify(const cis2_jws_t *jws, const cis2_jwks_t *jwks,
                             "signature length does not match the key");
     }
     /* the key's context made ready when the JWKS was parsed (RS256,
-     * PS256), copied; else one set up now */
+     * PS256), copied; else, or if the copy fails (OpenSSL 3.0.0 could not
+     * copy such a context), one set up now */
     if (tmpl != NULL) {
         mctx = EVP_MD_CTX_new();
         if (mctx != NULL && EVP_MD_CTX_copy_ex(mctx, tmpl) != 1) {
             EVP_MD_CTX_free(mctx);
             mctx = NULL;
+            ERR_clear_error();
         }
     }
-    else {
+    if (mctx == NULL) {
         mctx = cis2_jwks_verify_ctx(key, jws->alg);
     }
     if (mctx == NULL) {

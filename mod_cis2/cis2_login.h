@@ -47,8 +47,8 @@ typedef struct cis2_login_conf_t {
  *  record (to store under *pstate) and the authorization URL. `binding` is
  *  the browser's login-binding cookie value, or NULL for a browser without
  *  one: a fresh one is drawn then, in (*ppl)->binding, for the caller's
- *  cookie. `return_url` must already be validated. Fails only if the provider metadata is unavailable (fetch
- *  errors) or randomness fails. */
+ *  cookie. `return_url` must already be validated. Fails only if the
+ *  provider metadata is unavailable (fetch errors) or randomness fails. */
 apr_status_t cis2_login_begin(const char **pstate, cis2_pending_t **ppl,
                               const char **pauth_url,
                               const cis2_login_conf_t *c, const char *binding,

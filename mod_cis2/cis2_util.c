@@ -117,6 +117,7 @@ apr_status_t cis2_random_tokens(const char **out, int n, apr_size_t nbytes,
     }
     total = (apr_size_t)n * nbytes;
     if (cis2_random_bytes(buf, total) != APR_SUCCESS) {
+        OPENSSL_cleanse(buf, total);    /* whatever part was written */
         return APR_EGENERAL;
     }
     for (i = 0; i < n; i++) {

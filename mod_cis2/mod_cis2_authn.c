@@ -445,8 +445,7 @@ int cis2_authn_start_login(request_rec *r, cis2_srv_conf *sc,
     }
     /* without a binding, the sign-in draws one with its own values */
     if (cis2_login_begin_opts(&state, &pl, &url, sc->login, o, binding,
-                              back, now, &err, r->pool)
-           != APR_SUCCESS
+                              back, now, &err, r->pool) != APR_SUCCESS
         || cis2_pending_encode(&buf, &len, pl, &err, r->pool) != APR_SUCCESS
         || cis2_store_put(st, CIS2_NS_PENDING, state, buf, len, now + ttl,
                           &err, r->pool) != APR_SUCCESS) {

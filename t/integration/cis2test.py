@@ -491,8 +491,13 @@ except (ValueError, OSError):
 
 def core_backtraces(h, limit=2):
     """The backtraces of the cores a crashed child of `h` left, for the
-    report of the test that saw the crash (empty without cores or gdb)."""
-    cores = sorted(glob.glob(os.path.join(h.root, "run", "core*")))
+    report of the test that saw the crash (empty without cores or gdb).
+    Each core is reported once (renamed *.reported), so a later failure of
+    the same httpd does not show an earlier crash. Nothing appears when the
+    kernel's core_pattern pipes cores elsewhere (systemd-coredump, apport):
+    CoreDumpDirectory only applies to a plain file name."""
+    cores = sorted(c for c in glob.glob(os.path.join(h.root, "run", "core*"))
+                   if not c.endswith(".reported"))
     if not cores or shutil.which("gdb") is None:
         return ""
     out = []
@@ -507,6 +512,11 @@ def core_backtraces(h, limit=2):
         except (OSError, subprocess.TimeoutExpired) as e:
             bt = [f"gdb failed: {e}"]
         out.append(f"\n  core {core}:\n    " + "\n    ".join(bt[:200]))
+    for core in cores:
+        try:
+            os.rename(core, core + ".reported")
+        except OSError:
+            pass
     return "".join(out)
 
 

@@ -328,12 +328,12 @@ START_TEST(pkey_is_the_selected_key)
     pem = PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     ck_assert_ptr_nonnull(pem);
-    ck_assert_int_eq(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, KID1, "RS256",
-                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, KID1,
+                                         "RS256", &err, g_pool), APR_SUCCESS);
     ck_assert_uint_eq(mod_len, 256);
     ck_assert_int_eq(EVP_PKEY_eq(k1, pem), 1);
-    ck_assert_int_eq(cis2_jwks_find_pkey(&k2, &mod_len, NULL, jwks, KID2, "RS512",
-                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_eq(cis2_jwks_find_pkey(&k2, &mod_len, NULL, jwks, KID2,
+                                         "RS512", &err, g_pool), APR_SUCCESS);
     ck_assert_int_ne(EVP_PKEY_eq(k2, pem), 1);
     /* ready verification contexts for RS256 and PS256 only */
     {
@@ -358,8 +358,8 @@ START_TEST(pkey_is_the_selected_key)
                                          "RS256", &err, g_pool),
                      APR_SUCCESS);
     ck_assert_int_eq(err->code, CIS2_E_KID_UNKNOWN);
-    ck_assert_int_ne(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, NULL, "RS256",
-                                         &err, g_pool), APR_SUCCESS);
+    ck_assert_int_ne(cis2_jwks_find_pkey(&k1, &mod_len, NULL, jwks, NULL,
+                                         "RS256", &err, g_pool), APR_SUCCESS);
     ck_assert_int_eq(err->code, CIS2_E_KID_UNKNOWN);
     EVP_PKEY_free(pem);
 }
